@@ -1,0 +1,314 @@
+#include "io/hdf5_file.h"
+
+#include <filesystem>
+#include <functional>
+#include <mutex>
+
+#include "io/hdf5_check.h"
+
+namespace tweedie {
+namespace {
+
+// HDF5 prints its error stack to stderr by default; we turn failures into exceptions instead.
+void quiet_hdf5() {
+  static std::once_flag once;
+  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+}
+
+// Closes an HDF5 identifier when it goes out of scope.
+class Handle {
+ public:
+  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  ~Handle() {
+    if (id_ >= 0) close_(id_);
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  operator hid_t() const { return id_; }
+
+ private:
+  hid_t id_;
+  herr_t (*close_)(hid_t);
+};
+
+// h5py's complex layout: {float r; float i;}.
+hid_t complex_type() {
+  hid_t t = TW_CHECK(H5Tcreate(H5T_COMPOUND, sizeof(complex64)));
+  TW_CHECK(H5Tinsert(t, "r", 0, H5T_NATIVE_FLOAT));
+  TW_CHECK(H5Tinsert(t, "i", sizeof(float), H5T_NATIVE_FLOAT));
+  return t;
+}
+
+bool is_complex_type(hid_t type) {
+  if (H5Tget_class(type) != H5T_COMPOUND || H5Tget_nmembers(type) != 2) return false;
+  char* a = H5Tget_member_name(type, 0);
+  char* b = H5Tget_member_name(type, 1);
+  bool ok = a && b && std::string(a) == "r" && std::string(b) == "i";
+  H5free_memory(a);
+  H5free_memory(b);
+  return ok;
+}
+
+const char* object_name(const std::string& object) { return object.empty() ? "/" : object.c_str(); }
+
+// Link-visiting callback that collects the paths of datasets. The link-info type changed in HDF5 1.12.
+template <class LinkInfo>
+herr_t collect_dataset(hid_t group, const char* name, const LinkInfo*, void* names) {
+  hid_t obj = H5Oopen(group, name, H5P_DEFAULT);
+  if (obj >= 0) {
+    if (H5Iget_type(obj) == H5I_DATASET) static_cast<std::vector<std::string>*>(names)->push_back(name);
+    H5Oclose(obj);
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string hdf5_error_message() {
+  std::string message;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* e, void* out) -> herr_t {
+        auto* m = static_cast<std::string*>(out);
+        if (m->empty() && e->desc) *m = e->desc;
+        return 0;
+      },
+      &message);
+  H5Eclear2(H5E_DEFAULT);
+  return message.empty() ? "unknown failure" : message;
+}
+
+std::string hdf5_version() {
+  unsigned major = 0, minor = 0, release = 0;
+  H5get_libversion(&major, &minor, &release);
+  return cat(major, ".", minor, ".", release);
+}
+
+H5File::H5File(std::string path, std::int64_t id, std::unique_ptr<AtomicOutput> output)
+    : path_(std::move(path)), id_(id), writable_(output != nullptr), output_(std::move(output)) {}
+
+H5File::H5File(H5File&& other) noexcept
+    : path_(std::move(other.path_)), id_(other.id_), writable_(other.writable_), output_(std::move(other.output_)) {
+  other.id_ = -1;
+}
+
+H5File::~H5File() {
+  if (id_ >= 0) H5Fclose(id_);  // an uncommitted output_ then deletes the temporary file
+}
+
+H5File H5File::open(const std::string& path) {
+  quiet_hdf5();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw IoError(cat(path, ": no such file"));
+  if (H5Fis_hdf5(path.c_str()) <= 0) throw IoError(cat(path, ": not an HDF5 file"));
+  hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (id < 0) throw IoError(cat(path, ": cannot open: ", hdf5_error_message()));
+  return H5File(path, id, nullptr);
+}
+
+H5File H5File::create(const std::string& path) {
+  quiet_hdf5();
+  auto output = std::make_unique<AtomicOutput>(path);
+  hid_t id = H5Fcreate(output->temp_path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (id < 0) throw IoError(cat(path, ": cannot create: ", hdf5_error_message()));
+  return H5File(path, id, std::move(output));
+}
+
+void H5File::commit() {
+  require_writable("commit");
+  TW_CHECK(H5Fclose(id_));
+  id_ = -1;
+  output_->commit();
+}
+
+void H5File::require_writable(const char* what) const {
+  if (id_ < 0) throw IoError(cat(path_, ": ", what, " on a closed file"));
+  if (!writable_) throw IoError(cat(path_, ": ", what, " on a file opened for reading"));
+}
+
+std::string H5File::where(const std::string& dataset) const { return cat(path_, ": dataset '", dataset, "'"); }
+
+bool H5File::has(const std::string& dataset) const {
+  // H5Lexists fails, rather than answering no, when an intermediate group is missing: walk the path.
+  std::string prefix;
+  std::size_t start = 0;
+  while (start <= dataset.size()) {
+    std::size_t slash = dataset.find('/', start);
+    std::string part = dataset.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (!part.empty()) {
+      prefix += (prefix.empty() ? "" : "/") + part;
+      if (H5Lexists(id_, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    }
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  if (prefix.empty()) return false;
+  hid_t obj = H5Oopen(id_, prefix.c_str(), H5P_DEFAULT);
+  if (obj < 0) return false;
+  bool is_dataset = H5Iget_type(obj) == H5I_DATASET;
+  H5Oclose(obj);
+  return is_dataset;
+}
+
+std::vector<std::string> H5File::datasets() const {
+  std::vector<std::string> names;
+#if H5_VERSION_GE(1, 12, 0)
+  TW_CHECK(H5Lvisit2(id_, H5_INDEX_NAME, H5_ITER_INC, collect_dataset<H5L_info2_t>, &names));
+#else
+  TW_CHECK(H5Lvisit(id_, H5_INDEX_NAME, H5_ITER_INC, collect_dataset<H5L_info_t>, &names));
+#endif
+  return names;
+}
+
+Shape H5File::shape(const std::string& dataset) const {
+  if (!has(dataset)) throw IoError(cat(where(dataset), " not found"));
+  Handle ds(TW_CHECK(H5Dopen2(id_, dataset.c_str(), H5P_DEFAULT)), H5Dclose);
+  Handle space(TW_CHECK(H5Dget_space(ds)), H5Sclose);
+  int rank = TW_CHECK(H5Sget_simple_extent_ndims(space));
+  if (rank > kMaxRank) throw IoError(cat(where(dataset), " has ", rank, " dimensions; tweedie tensors have at most ", kMaxRank));
+  hsize_t dims[kMaxRank] = {};
+  TW_CHECK(H5Sget_simple_extent_dims(space, dims, nullptr));
+  std::vector<std::int64_t> extents(dims, dims + rank);
+  return Shape(extents);
+}
+
+Tensor H5File::read(const std::string& dataset, Device device) const {
+  if (!has(dataset)) throw IoError(cat(where(dataset), " not found"));
+  Handle ds(TW_CHECK(H5Dopen2(id_, dataset.c_str(), H5P_DEFAULT)), H5Dclose);
+  Handle type(TW_CHECK(H5Dget_type(ds)), H5Tclose);
+  return read(dataset, is_complex_type(type) ? DType::c64 : DType::f32, device);
+}
+
+Tensor H5File::read(const std::string& dataset, DType dtype, Device device) const {
+  Shape s = shape(dataset);
+  Handle ds(TW_CHECK(H5Dopen2(id_, dataset.c_str(), H5P_DEFAULT)), H5Dclose);
+  Handle type(TW_CHECK(H5Dget_type(ds)), H5Tclose);
+  bool complex = is_complex_type(type);
+  H5T_class_t cls = H5Tget_class(type);
+  if (dtype == DType::c64 && !complex)
+    throw IoError(cat(where(dataset), " holds real numbers, complex (c64) requested"));
+  if (dtype == DType::f32 && !(cls == H5T_FLOAT || cls == H5T_INTEGER))
+    throw IoError(cat(where(dataset), complex ? " holds complex numbers, real (f32) requested"
+                                              : " holds neither numbers nor h5py-style complex numbers"));
+  if (dtype != DType::f32 && dtype != DType::c64)
+    throw IoError(cat(where(dataset), ": reading as ", dtype_name(dtype), " is not supported (f32 or c64)"));
+  Tensor host = Tensor::empty(s, Device::cpu(), dtype);
+  Handle memtype(dtype == DType::c64 ? complex_type() : H5Tcopy(H5T_NATIVE_FLOAT), H5Tclose);
+  if (host.numel() > 0 && H5Dread(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.raw_data()) < 0)
+    throw IoError(cat(where(dataset), ": read failed: ", hdf5_error_message()));
+  return device.is_cpu() ? host : host.to(device);
+}
+
+void H5File::write(const std::string& dataset, const Tensor& tensor) {
+  require_writable("write");
+  if (tensor.dtype() != DType::f32 && tensor.dtype() != DType::c64)
+    throw IoError(cat(where(dataset), ": cannot write ", tensor.str(), " (f32 or c64 only)"));
+  if (has(dataset)) throw IoError(cat(where(dataset), " already exists"));
+  Tensor host = tensor.device().is_cpu() ? tensor : tensor.to_host();
+  hsize_t dims[kMaxRank] = {};
+  for (int i = 0; i < host.rank(); ++i) dims[i] = hsize_t(host.dim(i));
+  Handle space(host.rank() == 0 ? TW_CHECK(H5Screate(H5S_SCALAR)) : TW_CHECK(H5Screate_simple(host.rank(), dims, nullptr)),
+               H5Sclose);
+  Handle type(host.dtype() == DType::c64 ? complex_type() : H5Tcopy(H5T_NATIVE_FLOAT), H5Tclose);
+  Handle links(TW_CHECK(H5Pcreate(H5P_LINK_CREATE)), H5Pclose);
+  TW_CHECK(H5Pset_create_intermediate_group(links, 1));
+  hid_t id = H5Dcreate2(id_, dataset.c_str(), type, space, links, H5P_DEFAULT, H5P_DEFAULT);
+  if (id < 0) throw IoError(cat(where(dataset), ": cannot create: ", hdf5_error_message()));
+  Handle ds(id, H5Dclose);
+  if (host.numel() > 0 && H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.raw_data()) < 0)
+    throw IoError(cat(where(dataset), ": write failed: ", hdf5_error_message()));
+}
+
+namespace {
+
+// Opens `object` and its attribute `name` for writing, replacing an existing attribute.
+template <class Write>
+void write_attribute(hid_t file, const std::string& path, const std::string& object, const std::string& name,
+                     hid_t type, Write&& write) {
+  hid_t obj_id = H5Oopen(file, object_name(object), H5P_DEFAULT);
+  if (obj_id < 0) throw IoError(cat(path, ": object '", object_name(object), "' not found"));
+  Handle obj(obj_id, H5Oclose);
+  if (H5Aexists(obj, name.c_str()) > 0) TW_CHECK(H5Adelete(obj, name.c_str()));
+  Handle space(TW_CHECK(H5Screate(H5S_SCALAR)), H5Sclose);
+  Handle attr(TW_CHECK(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT)), H5Aclose);
+  write(hid_t(attr));
+}
+
+}  // namespace
+
+void H5File::set_attribute(const std::string& object, const std::string& name, const std::string& value) {
+  require_writable("set_attribute");
+  Handle type(TW_CHECK(H5Tcopy(H5T_C_S1)), H5Tclose);
+  TW_CHECK(H5Tset_size(type, std::max<std::size_t>(1, value.size())));
+  TW_CHECK(H5Tset_cset(type, H5T_CSET_UTF8));
+  write_attribute(id_, path_, object, name, type, [&](hid_t attr) {
+    std::string padded = value.empty() ? std::string(1, '\0') : value;
+    TW_CHECK(H5Awrite(attr, type, padded.data()));
+  });
+}
+
+void H5File::set_attribute(const std::string& object, const std::string& name, double value) {
+  require_writable("set_attribute");
+  write_attribute(id_, path_, object, name, H5T_NATIVE_DOUBLE,
+                  [&](hid_t attr) { TW_CHECK(H5Awrite(attr, H5T_NATIVE_DOUBLE, &value)); });
+}
+
+void H5File::set_attribute(const std::string& object, const std::string& name, std::int64_t value) {
+  require_writable("set_attribute");
+  write_attribute(id_, path_, object, name, H5T_NATIVE_INT64,
+                  [&](hid_t attr) { TW_CHECK(H5Awrite(attr, H5T_NATIVE_INT64, &value)); });
+}
+
+bool H5File::has_attribute(const std::string& object, const std::string& name) const {
+  hid_t obj = H5Oopen(id_, object_name(object), H5P_DEFAULT);
+  if (obj < 0) return false;
+  bool found = H5Aexists(obj, name.c_str()) > 0;
+  H5Oclose(obj);
+  return found;
+}
+
+namespace {
+
+Handle open_attribute(hid_t file, const std::string& path, const std::string& object, const std::string& name) {
+  hid_t obj_id = H5Oopen(file, object_name(object), H5P_DEFAULT);
+  if (obj_id < 0) throw IoError(cat(path, ": object '", object_name(object), "' not found"));
+  Handle obj(obj_id, H5Oclose);
+  if (H5Aexists(obj, name.c_str()) <= 0)
+    throw IoError(cat(path, ": attribute '", name, "' of '", object_name(object), "' not found"));
+  return Handle(TW_CHECK(H5Aopen(obj, name.c_str(), H5P_DEFAULT)), H5Aclose);
+}
+
+}  // namespace
+
+std::string H5File::string_attribute(const std::string& object, const std::string& name) const {
+  Handle attr = open_attribute(id_, path_, object, name);
+  Handle type(TW_CHECK(H5Aget_type(attr)), H5Tclose);
+  if (H5Tget_class(type) != H5T_STRING)
+    throw IoError(cat(path_, ": attribute '", name, "' of '", object_name(object), "' is not a string"));
+  if (H5Tis_variable_str(type) > 0) {  // h5py's default for str attributes
+    Handle memtype(TW_CHECK(H5Tcopy(H5T_C_S1)), H5Tclose);
+    TW_CHECK(H5Tset_size(memtype, H5T_VARIABLE));
+    char* value = nullptr;
+    TW_CHECK(H5Aread(attr, memtype, &value));
+    std::string out = value ? value : "";
+    H5free_memory(value);
+    return out;
+  }
+  std::string out(H5Tget_size(type), '\0');
+  TW_CHECK(H5Aread(attr, type, out.data()));
+  out.resize(out.find('\0') == std::string::npos ? out.size() : out.find('\0'));
+  return out;
+}
+
+double H5File::number_attribute(const std::string& object, const std::string& name) const {
+  Handle attr = open_attribute(id_, path_, object, name);
+  Handle type(TW_CHECK(H5Aget_type(attr)), H5Tclose);
+  H5T_class_t cls = H5Tget_class(type);
+  if (cls != H5T_FLOAT && cls != H5T_INTEGER)
+    throw IoError(cat(path_, ": attribute '", name, "' of '", object_name(object), "' is not a number"));
+  double value = 0;
+  TW_CHECK(H5Aread(attr, H5T_NATIVE_DOUBLE, &value));
+  return value;
+}
+
+}  // namespace tweedie

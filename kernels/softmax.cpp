@@ -1,0 +1,46 @@
+#include "kernels/softmax.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "runtime/check.h"
+#include "runtime/parallel.h"
+
+namespace tweedie {
+
+void softmax_rows(Context& ctx, const Tensor& x, Tensor& y) {
+  expect_tensor(ctx, "softmax_rows", "x", x);
+  expect_tensor(ctx, "softmax_rows", "y", y);
+  expect_same_shape("softmax_rows", "x", x, "y", y);
+  if (x.rank() < 1) throw ShapeError(cat("softmax_rows: x is ", x.str(), ", expected at least one dimension"));
+  std::int64_t cols = x.dim(-1), rows = cols ? x.numel() / cols : 0;
+  if (rows == 0 || cols == 0) return;
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+#if TWEEDIE_HAS_CUDA
+  if (ctx.on_cuda()) return detail::softmax_rows_cuda(ctx, px, py, rows, cols);
+#endif
+  std::int64_t grain = std::max<std::int64_t>(1, kParallelGrain / cols);
+  parallel_for(
+      ctx.threads(), rows,
+      [=](std::int64_t r) {
+        const float* xr = px + r * cols;
+        float* yr = py + r * cols;
+        float row_max = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : row_max)
+        for (std::int64_t c = 0; c < cols; ++c) row_max = xr[c] > row_max ? xr[c] : row_max;
+        double row_sum = 0;
+#pragma omp simd reduction(+ : row_sum)
+        for (std::int64_t c = 0; c < cols; ++c) {
+          float e = softmax_numerator(xr[c], row_max);
+          yr[c] = e;
+          row_sum += e;
+        }
+        float inv = float(1.0 / row_sum);
+#pragma omp simd
+        for (std::int64_t c = 0; c < cols; ++c) yr[c] *= inv;
+      },
+      grain);
+}
+
+}  // namespace tweedie

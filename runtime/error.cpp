@@ -1,0 +1,17 @@
+#include "runtime/error.h"
+
+namespace tweedie {
+
+void throw_backend_error(const char* library, const std::string& detail, const char* expr,
+                         const char* file, int line) {
+  throw BackendError(cat(library, " error: ", detail, "\n  in `", expr, "` at ", file, ":", line));
+}
+
+namespace detail {
+void not_compiled_for_cuda(const char* loop) {
+  throw DeviceError(cat(loop, " on a CUDA context in a file that nvcc did not compile: list the file in "
+                              "tweedie_single_source (its folder's CMakeLists.txt)"));
+}
+}  // namespace detail
+
+}  // namespace tweedie

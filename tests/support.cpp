@@ -1,0 +1,85 @@
+#include "support.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <random>
+
+namespace tweedie::test {
+namespace {
+Device g_device;
+}
+
+void set_device(Device d) { g_device = d; }
+Device device() { return g_device; }
+
+Context& context() {
+  static std::unique_ptr<Context> ctx;
+  if (!ctx || ctx->device() != g_device) ctx = std::make_unique<Context>(g_device);
+  return *ctx;
+}
+
+std::vector<double> uniform(std::size_t n, std::uint64_t seed, double lo, double hi) {
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<double> v(n);
+  for (double& x : v) x = u(gen);
+  return v;
+}
+
+std::vector<std::complex<double>> complex_uniform(std::size_t n, std::uint64_t seed) {
+  std::vector<double> re = uniform(n, seed), im = uniform(n, seed + 1000);
+  std::vector<std::complex<double>> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = {re[i], im[i]};
+  return v;
+}
+
+Tensor upload(const std::vector<double>& values, const Shape& shape) {
+  std::vector<float> f(values.begin(), values.end());
+  return Tensor::from_host<float>(f, shape, g_device);
+}
+
+Tensor upload(const std::vector<std::complex<double>>& values, const Shape& shape) {
+  std::vector<std::complex<float>> f(values.begin(), values.end());
+  return Tensor::from_host<std::complex<float>>(f, shape, g_device);
+}
+
+std::vector<double> download(const Tensor& t) {
+  std::vector<float> f = t.to_vector<float>();
+  return {f.begin(), f.end()};
+}
+
+std::vector<std::complex<double>> download_complex(const Tensor& t) {
+  std::vector<std::complex<float>> f = t.to_vector<std::complex<float>>();
+  return {f.begin(), f.end()};
+}
+
+std::vector<double> as_float(std::vector<double> values) {
+  for (double& v : values) v = double(float(v));
+  return values;
+}
+
+double max_relative_error(const std::vector<double>& got, const std::vector<double>& want, double floor) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0, scale = floor;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    if (!std::isfinite(std::abs(got[i]))) return INFINITY;  // a NaN would otherwise slip past std::max
+    worst = std::max(worst, std::abs(got[i] - want[i]));
+    scale = std::max(scale, std::abs(want[i]));
+  }
+  return worst / scale;
+}
+
+double max_relative_error(const std::vector<std::complex<double>>& got, const std::vector<std::complex<double>>& want,
+                          double floor) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0, scale = floor;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    if (!std::isfinite(std::abs(got[i]))) return INFINITY;  // a NaN would otherwise slip past std::max
+    worst = std::max(worst, std::abs(got[i] - want[i]));
+    scale = std::max(scale, std::abs(want[i]));
+  }
+  return worst / scale;
+}
+
+}  // namespace tweedie::test

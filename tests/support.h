@@ -1,0 +1,41 @@
+#pragma once
+// Helpers shared by the tests: the device under test, host data made with the standard library's
+// generator (independent of tweedie's Philox), transfers in double, and comparisons that report where
+// and by how much two results differ.
+#include <doctest/doctest.h>
+
+#include <complex>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/context.h"
+#include "runtime/tensor.h"
+
+namespace tweedie::test {
+
+void set_device(Device device);
+Device device();             // where the tests run (TWEEDIE_TEST_DEVICE)
+Context& context();          // a Context on device(), all threads
+
+// Uniform values in [lo, hi), from std::mt19937_64 seeded with `seed`.
+std::vector<double> uniform(std::size_t n, std::uint64_t seed, double lo = -1.0, double hi = 1.0);
+std::vector<std::complex<double>> complex_uniform(std::size_t n, std::uint64_t seed);
+
+// f32 / c64 tensors on device() holding `values` (rounded to float), and back to double.
+Tensor upload(const std::vector<double>& values, const Shape& shape);
+Tensor upload(const std::vector<std::complex<double>>& values, const Shape& shape);
+std::vector<double> download(const Tensor& t);
+std::vector<std::complex<double>> download_complex(const Tensor& t);
+// `values` rounded to float and back: the inputs a f32 kernel actually saw.
+std::vector<double> as_float(std::vector<double> values);
+
+// The largest |got - want| divided by max(max |want|, floor). Sizes must agree.
+double max_relative_error(const std::vector<double>& got, const std::vector<double>& want, double floor = 1e-30);
+double max_relative_error(const std::vector<std::complex<double>>& got, const std::vector<std::complex<double>>& want,
+                          double floor = 1e-30);
+
+// Odd and even sizes that catch edge handling: 1, 7, 33 and one past a thousand.
+inline const std::vector<std::int64_t> kSizes = {1, 7, 33, 1031};
+
+}  // namespace tweedie::test

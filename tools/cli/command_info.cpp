@@ -1,0 +1,85 @@
+// `tweedie info`: what this build is and what the machine offers. With no GPU or no driver it says so
+// and names the CPU as the device that will be used.
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "io/hdf5_file.h"
+#include "kernels/library_info.h"
+#include "runtime/error.h"
+#include "runtime/system_info.h"
+
+namespace tweedie::cli {
+namespace {
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : " ") + s;
+  return out.empty() ? "-" : out;
+}
+
+nlohmann::json as_json(const HostInfo& host, const CudaInfo& gpu) {
+  nlohmann::json j;
+  j["version"] = TWEEDIE_VERSION;
+  j["build_type"] = TWEEDIE_BUILD_TYPE;
+  j["compiler"] = host.compiler;
+  j["cpu"] = {{"model", host.cpu_model},      {"hardware_threads", host.hardware_threads},
+              {"openmp_threads", host.openmp_threads}, {"features", host.cpu_features},
+              {"compiled_for", host.compiled_for}};
+  j["libraries"] = {{"blas", blas_info()}, {"fftw", fftw_info()}, {"hdf5", hdf5_version()}};
+  nlohmann::json devices = nlohmann::json::array();
+  for (const auto& d : gpu.devices)
+    devices.push_back({{"index", d.index}, {"name", d.name}, {"compute_capability", cat(d.compute_major, ".", d.compute_minor)},
+                       {"memory_bytes", d.memory_bytes}, {"multiprocessors", d.multiprocessors}});
+  j["cuda"] = {{"compiled", gpu.compiled},
+               {"toolkit", cuda_version_string(gpu.toolkit_version)},
+               {"runtime", cuda_version_string(gpu.runtime_version)},
+               {"driver", cuda_version_string(gpu.driver_version)},
+               {"cublas", gpu.cublas_version},
+               {"cudnn", gpu.cudnn_version},
+               {"cufft", gpu.cufft_version},
+               {"devices", devices},
+               {"why_no_device", gpu.why_no_device}};
+  j["default_device"] = gpu.devices.empty() ? "cpu" : "cuda:0";
+  return j;
+}
+
+void print_text(const HostInfo& host, const CudaInfo& gpu) {
+  std::cout << "tweedie " << TWEEDIE_VERSION << " (" << TWEEDIE_BUILD_TYPE << " build, " << host.compiler
+            << ", CUDA backend " << (gpu.compiled ? "on" : "off") << ")\n";
+  std::cout << "cpu       " << (host.cpu_model.empty() ? "unknown model" : host.cpu_model) << ", "
+            << host.hardware_threads << " hardware threads, " << host.openmp_threads << " OpenMP threads\n";
+  std::cout << "          features: " << join(host.cpu_features) << "; compiled for: " << join(host.compiled_for) << "\n";
+  std::cout << "blas      " << blas_info() << "\n";
+  std::cout << "fft       " << fftw_info() << "\n";
+  std::cout << "hdf5      " << hdf5_version() << "\n";
+  if (gpu.compiled) {
+    std::cout << "cuda      toolkit " << cuda_version_string(gpu.toolkit_version) << ", runtime "
+              << cuda_version_string(gpu.runtime_version) << ", driver " << cuda_version_string(gpu.driver_version)
+              << ", cuBLAS " << gpu.cublas_version << ", cuDNN " << gpu.cudnn_version << ", cuFFT " << gpu.cufft_version
+              << "\n";
+  }
+  for (const auto& d : gpu.devices)
+    std::cout << "device    cuda:" << d.index << "  " << d.name << ", compute " << d.compute_major << "."
+              << d.compute_minor << ", " << d.memory_bytes / (1 << 20) << " MiB, " << d.multiprocessors
+              << " multiprocessors\n";
+  if (gpu.devices.empty())
+    std::cout << "device    cpu (no CUDA device: " << gpu.why_no_device << "; running on the CPU)\n";
+}
+
+}  // namespace
+
+void add_info_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "Describe this build, its libraries, the CPU and any CUDA devices");
+  auto json = std::make_shared<bool>(false);
+  cmd->add_flag("--json", *json, "Print one JSON object instead of text");
+  cmd->callback([json] {
+    HostInfo host = host_info();
+    CudaInfo gpu = cuda_info();
+    if (*json) std::cout << as_json(host, gpu).dump() << "\n";
+    else print_text(host, gpu);
+  });
+}
+
+}  // namespace tweedie::cli

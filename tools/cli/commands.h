@@ -1,0 +1,14 @@
+#pragma once
+// Each `tweedie` subcommand registers itself on the application; main() only parses and reports.
+#include <CLI/CLI.hpp>
+
+namespace tweedie::cli {
+
+void add_info_command(CLI::App& app);
+void add_check_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+
+// Thrown by a command that ran but found a failure it already reported (exit status 1, no message).
+struct Failed {};
+
+}  // namespace tweedie::cli

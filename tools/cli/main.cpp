@@ -1,0 +1,28 @@
+// The `tweedie` command line: a thin layer that parses flags and calls the library.
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "runtime/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"tweedie: Bayesian inverse problems with diffusion priors", "tweedie"};
+  app.set_version_flag("--version", TWEEDIE_VERSION);
+  app.require_subcommand(1);
+  tweedie::cli::add_info_command(app);
+  tweedie::cli::add_check_command(app);
+  tweedie::cli::add_bench_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const tweedie::cli::Failed&) {
+    return 1;
+  } catch (const tweedie::Error& e) {
+    std::fprintf(stderr, "tweedie: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tweedie: internal error: %s\n", e.what());
+    return 3;
+  }
+  return 0;
+}
