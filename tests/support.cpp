@@ -59,27 +59,27 @@ std::vector<double> as_float(std::vector<double> values) {
   return values;
 }
 
-double max_relative_error(const std::vector<double>& got, const std::vector<double>& want, double floor) {
+namespace {
+template <class T>
+double max_relative_error_of(const std::vector<T>& got, const std::vector<T>& want, double floor) {
   REQUIRE(got.size() == want.size());
   double worst = 0, scale = floor;
   for (std::size_t i = 0; i < got.size(); ++i) {
     if (!std::isfinite(std::abs(got[i]))) return INFINITY;  // a NaN would otherwise slip past std::max
-    worst = std::max(worst, std::abs(got[i] - want[i]));
-    scale = std::max(scale, std::abs(want[i]));
+    worst = std::max(worst, double(std::abs(got[i] - want[i])));
+    scale = std::max(scale, double(std::abs(want[i])));
   }
   return worst / scale;
+}
+}  // namespace
+
+double max_relative_error(const std::vector<double>& got, const std::vector<double>& want, double floor) {
+  return max_relative_error_of(got, want, floor);
 }
 
 double max_relative_error(const std::vector<std::complex<double>>& got, const std::vector<std::complex<double>>& want,
                           double floor) {
-  REQUIRE(got.size() == want.size());
-  double worst = 0, scale = floor;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    if (!std::isfinite(std::abs(got[i]))) return INFINITY;  // a NaN would otherwise slip past std::max
-    worst = std::max(worst, std::abs(got[i] - want[i]));
-    scale = std::max(scale, std::abs(want[i]));
-  }
-  return worst / scale;
+  return max_relative_error_of(got, want, floor);
 }
 
 }  // namespace tweedie::test

@@ -6,6 +6,17 @@
 
 using namespace tweedie;
 
+namespace {
+// Mean and population variance of x[begin, begin + n), two passes in double.
+std::pair<double, double> two_pass_moments(const std::vector<double>& x, std::int64_t begin, std::int64_t n) {
+  double mu = 0, s2 = 0;
+  for (std::int64_t i = 0; i < n; ++i) mu += x[begin + i];
+  mu /= double(n);
+  for (std::int64_t i = 0; i < n; ++i) s2 += (x[begin + i] - mu) * (x[begin + i] - mu);
+  return {mu, s2 / double(n)};
+}
+}  // namespace
+
 TEST_CASE("sum, dot and norm2 match double loops on odd and large sizes") {
   std::vector<std::int64_t> sizes = test::kSizes;
   sizes.push_back(100003);  // many chunks
@@ -55,11 +66,7 @@ TEST_CASE("group moments match two-pass double statistics, also far from zero") 
     group_moments(test::context(), X, groups, mean, var);
     std::vector<double> m = test::download(mean), v = test::download(var);
     for (std::int64_t g = 0; g < groups; ++g) {
-      double mu = 0, s2 = 0;
-      for (std::int64_t i = 0; i < per; ++i) mu += x[g * per + i];
-      mu /= double(per);
-      for (std::int64_t i = 0; i < per; ++i) s2 += (x[g * per + i] - mu) * (x[g * per + i] - mu);
-      s2 /= double(per);
+      auto [mu, s2] = two_pass_moments(x, g * per, per);
       CHECK(m[g] == doctest::Approx(mu).epsilon(1e-7));
       // The variance (about 1/3) must survive a mean of 1e4: a one-pass E[x^2] - mean^2 in float would not.
       CHECK(v[g] == doctest::Approx(s2).epsilon(1e-6));
@@ -75,12 +82,9 @@ TEST_CASE("group moments of large groups span many chunks") {
   group_moments(test::context(), X, groups, mean, var);
   std::vector<double> m = test::download(mean), v = test::download(var);
   for (std::int64_t g = 0; g < groups; ++g) {
-    double mu = 0, s2 = 0;
-    for (std::int64_t i = 0; i < per; ++i) mu += x[g * per + i];
-    mu /= double(per);
-    for (std::int64_t i = 0; i < per; ++i) s2 += (x[g * per + i] - mu) * (x[g * per + i] - mu);
+    auto [mu, s2] = two_pass_moments(x, g * per, per);
     CHECK(m[g] == doctest::Approx(mu).epsilon(1e-6));
-    CHECK(v[g] == doctest::Approx(s2 / double(per)).epsilon(1e-6));
+    CHECK(v[g] == doctest::Approx(s2).epsilon(1e-6));
   }
 }
 

@@ -131,7 +131,7 @@ void run_kernel_benchmarks(const KernelBenchOptions& options, std::ostream& out)
       reset_peak_memory(ctx.device());
       std::function<void()> run = c.setup(ctx);
       Measurement m = measure(ctx, run, options.measure);
-      nlohmann::json line = {{"bench", "kernels"}, {"op", c.op},          {"shape", c.shape},
+      nlohmann::json line = {{"bench", "kernels"}, {"impl", "tweedie"},  {"op", c.op}, {"shape", c.shape},
                              {"device", ctx.device().str()}, {"threads", ctx.threads()},
                              {"median_ms", m.median_ms}, {"min_ms", m.min_ms}, {"runs", m.runs}};
       if (c.flops > 0) line["gflops"] = c.flops / (m.median_ms * 1e6);
