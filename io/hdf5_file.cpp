@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "io/hdf5_check.h"
+#include "runtime/half.h"
 
 namespace tweedie {
 namespace {
@@ -36,6 +37,15 @@ hid_t complex_type() {
   hid_t t = TW_CHECK(H5Tcreate(H5T_COMPOUND, sizeof(complex64)));
   TW_CHECK(H5Tinsert(t, "r", 0, H5T_NATIVE_FLOAT));
   TW_CHECK(H5Tinsert(t, "i", sizeof(float), H5T_NATIVE_FLOAT));
+  return t;
+}
+
+// IEEE binary16 as an HDF5 type, laid out as h5py declares float16.
+hid_t half_type() {
+  hid_t t = TW_CHECK(H5Tcopy(H5T_IEEE_F32LE));
+  TW_CHECK(H5Tset_fields(t, 15, 10, 5, 0, 10));
+  TW_CHECK(H5Tset_size(t, 2));
+  TW_CHECK(H5Tset_ebias(t, 15));
   return t;
 }
 
@@ -193,30 +203,62 @@ Tensor H5File::read(const std::string& dataset, DType dtype, Device device) cons
   if (dtype != DType::f32 && dtype != DType::c64)
     throw IoError(cat(where(dataset), ": reading as ", dtype_name(dtype), " is not supported (f32 or c64)"));
   Tensor host = Tensor::empty(s, Device::cpu(), dtype);
+  if (dtype == DType::f32 && stored_as(dataset) == StoredAs::bf16) {
+    std::vector<std::uint16_t> bits(std::size_t(host.numel()));
+    if (!bits.empty() && H5Dread(ds, H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, bits.data()) < 0)
+      throw IoError(cat(where(dataset), ": read failed: ", hdf5_error_message()));
+    float* out = host.data<float>();
+    for (std::size_t i = 0; i < bits.size(); ++i) out[i] = bf16_to_f32(bits[i]);
+    return device.is_cpu() ? host : host.to(device);
+  }
   Handle memtype(dtype == DType::c64 ? complex_type() : H5Tcopy(H5T_NATIVE_FLOAT), H5Tclose);
   if (host.numel() > 0 && H5Dread(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.raw_data()) < 0)
     throw IoError(cat(where(dataset), ": read failed: ", hdf5_error_message()));
   return device.is_cpu() ? host : host.to(device);
 }
 
-void H5File::write(const std::string& dataset, const Tensor& tensor) {
+void H5File::write(const std::string& dataset, const Tensor& tensor, StoredAs stored) {
   require_writable("write");
   if (tensor.dtype() != DType::f32 && tensor.dtype() != DType::c64)
     throw IoError(cat(where(dataset), ": cannot write ", tensor.str(), " (f32 or c64 only)"));
+  if (stored != StoredAs::f32 && tensor.dtype() != DType::f32)
+    throw IoError(cat(where(dataset), ": only f32 tensors can be stored as f16 or bf16"));
   if (has(dataset)) throw IoError(cat(where(dataset), " already exists"));
   Tensor host = tensor.device().is_cpu() ? tensor : tensor.to_host();
   hsize_t dims[kMaxRank] = {};
   for (int i = 0; i < host.rank(); ++i) dims[i] = hsize_t(host.dim(i));
   Handle space(host.rank() == 0 ? TW_CHECK(H5Screate(H5S_SCALAR)) : TW_CHECK(H5Screate_simple(host.rank(), dims, nullptr)),
                H5Sclose);
-  Handle type(host.dtype() == DType::c64 ? complex_type() : H5Tcopy(H5T_NATIVE_FLOAT), H5Tclose);
+  hid_t file_type = host.dtype() == DType::c64 ? complex_type()
+                    : stored == StoredAs::f16    ? half_type()
+                    : stored == StoredAs::bf16   ? H5Tcopy(H5T_STD_U16LE)
+                                                 : H5Tcopy(H5T_NATIVE_FLOAT);
+  Handle type(file_type, H5Tclose);
+  // Narrow formats are rounded here and written bit for bit (HDF5's own conversion truncates).
+  std::vector<std::uint16_t> narrow;
+  const void* data = host.raw_data();
+  if (stored != StoredAs::f32) {
+    const float* f = host.data<float>();
+    narrow.resize(std::size_t(host.numel()));
+    for (std::size_t i = 0; i < narrow.size(); ++i) narrow[i] = stored == StoredAs::f16 ? f32_to_f16(f[i]) : f32_to_bf16(f[i]);
+    data = narrow.data();
+  }
   Handle links(TW_CHECK(H5Pcreate(H5P_LINK_CREATE)), H5Pclose);
   TW_CHECK(H5Pset_create_intermediate_group(links, 1));
   hid_t id = H5Dcreate2(id_, dataset.c_str(), type, space, links, H5P_DEFAULT, H5P_DEFAULT);
   if (id < 0) throw IoError(cat(where(dataset), ": cannot create: ", hdf5_error_message()));
   Handle ds(id, H5Dclose);
-  if (host.numel() > 0 && H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.raw_data()) < 0)
+  if (host.numel() > 0 && H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
     throw IoError(cat(where(dataset), ": write failed: ", hdf5_error_message()));
+  if (stored == StoredAs::bf16) set_attribute(dataset, "dtype", std::string("bf16"));
+}
+
+StoredAs H5File::stored_as(const std::string& dataset) const {
+  if (!has(dataset)) throw IoError(cat(where(dataset), " not found"));
+  if (has_attribute(dataset, "dtype") && string_attribute(dataset, "dtype") == "bf16") return StoredAs::bf16;
+  Handle ds(TW_CHECK(H5Dopen2(id_, dataset.c_str(), H5P_DEFAULT)), H5Dclose);
+  Handle type(TW_CHECK(H5Dget_type(ds)), H5Tclose);
+  return H5Tget_class(type) == H5T_FLOAT && H5Tget_size(type) == 2 ? StoredAs::f16 : StoredAs::f32;
 }
 
 namespace {
@@ -288,6 +330,7 @@ std::string H5File::string_attribute(const std::string& object, const std::strin
   if (H5Tis_variable_str(type) > 0) {  // h5py's default for str attributes
     Handle memtype(TW_CHECK(H5Tcopy(H5T_C_S1)), H5Tclose);
     TW_CHECK(H5Tset_size(memtype, H5T_VARIABLE));
+    TW_CHECK(H5Tset_cset(memtype, H5Tget_cset(type)));  // HDF5 will not convert between ASCII and UTF-8
     char* value = nullptr;
     TW_CHECK(H5Aread(attr, memtype, &value));
     std::string out = value ? value : "";

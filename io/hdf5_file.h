@@ -15,6 +15,11 @@
 
 namespace tweedie {
 
+// How write() stores an f32 tensor: as is, as IEEE binary16 (h5py reads it as float16), or as
+// bfloat16 (16-bit unsigned integers with the attribute dtype = "bf16", as no HDF5 type exists for it).
+// Reading widens either back to f32 exactly.
+enum class StoredAs { f32, f16, bf16 };
+
 class H5File {
  public:
   static H5File open(const std::string& path);    // read-only
@@ -33,8 +38,11 @@ class H5File {
   // f32 for real datasets, c64 for complex ones, unless `dtype` asks otherwise (f32 or c64).
   Tensor read(const std::string& dataset, Device device = Device::cpu()) const;
   Tensor read(const std::string& dataset, DType dtype, Device device = Device::cpu()) const;
-  // Writes an f32 or c64 tensor (from any device); parent groups are created as needed.
-  void write(const std::string& dataset, const Tensor& tensor);
+  // Writes an f32 or c64 tensor (from any device); parent groups are created as needed. f32 tensors may
+  // be stored narrower (rounded to nearest even).
+  void write(const std::string& dataset, const Tensor& tensor, StoredAs stored = StoredAs::f32);
+  // How a real dataset is stored: f32 for any float or integer type except the two 16-bit float formats.
+  StoredAs stored_as(const std::string& dataset) const;
 
   // Attributes of the root ("" or "/") or of a dataset or group.
   void set_attribute(const std::string& object, const std::string& name, const std::string& value);

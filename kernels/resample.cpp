@@ -48,4 +48,38 @@ void avgpool2x_adjoint(Context& ctx, const Tensor& y, Tensor& x) {
   for_each_2d(ctx, p.n * p.c * p.H, p.W, Unpool2x{y.data<float>(), x.data<float>(), p.H, p.W, 0.25f});
 }
 
+namespace {
+// Checks a (N, C, L) pair: `big` of length L, `small` of length L/2 (floor); returns N*C and L.
+std::pair<std::int64_t, std::int64_t> check_pair_1d(Context& ctx, const char* op, const char* big_name, const Tensor& big,
+                                                    const char* small_name, const Tensor& small, bool exact_double) {
+  expect_tensor(ctx, op, big_name, big);
+  expect_tensor(ctx, op, small_name, small);
+  expect_rank(op, big_name, big, 3);
+  std::int64_t len = big.dim(2);
+  if (exact_double && len % 2) throw ShapeError(cat(op, ": ", big_name, " is ", big.str(), ", expected an even length"));
+  expect_shape(op, small_name, small, {big.dim(0), big.dim(1), len / 2});
+  return {big.dim(0) * big.dim(1), len};
+}
+}  // namespace
+
+void upsample1d(Context& ctx, const Tensor& x, Tensor& y) {
+  auto [rows, len] = check_pair_1d(ctx, "upsample1d", "y", y, "x", x, true);
+  for_each_2d(ctx, rows, len, Upsample1d{x.data<float>(), y.data<float>(), len / 2});
+}
+
+void upsample1d_adjoint(Context& ctx, const Tensor& y, Tensor& x) {
+  auto [rows, len] = check_pair_1d(ctx, "upsample1d_adjoint", "y", y, "x", x, true);
+  for_each_2d(ctx, rows, len / 2, Pool1d{y.data<float>(), x.data<float>(), len, 1.0f});
+}
+
+void avgpool1d(Context& ctx, const Tensor& x, Tensor& y) {
+  auto [rows, len] = check_pair_1d(ctx, "avgpool1d", "x", x, "y", y, false);
+  for_each_2d(ctx, rows, len / 2, Pool1d{x.data<float>(), y.data<float>(), len, 0.5f});
+}
+
+void avgpool1d_adjoint(Context& ctx, const Tensor& y, Tensor& x) {
+  auto [rows, len] = check_pair_1d(ctx, "avgpool1d_adjoint", "x", x, "y", y, false);
+  for_each_2d(ctx, rows, len, Unpool1d{y.data<float>(), x.data<float>(), len, 0.5f});
+}
+
 }  // namespace tweedie

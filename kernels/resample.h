@@ -16,6 +16,12 @@
 namespace tweedie {
 
 void upsample2x(Context& ctx, const Tensor& x, Tensor& y);
+// The same along the last axis only, for 1-D signals (N, C, L): upsample1d (N,C,L) -> (N,C,2L),
+// avgpool1d (N,C,L) -> (N,C,L/2), and their adjoints.
+void upsample1d(Context& ctx, const Tensor& x, Tensor& y);
+void upsample1d_adjoint(Context& ctx, const Tensor& y, Tensor& x);
+void avgpool1d(Context& ctx, const Tensor& x, Tensor& y);
+void avgpool1d_adjoint(Context& ctx, const Tensor& y, Tensor& x);
 void upsample2x_adjoint(Context& ctx, const Tensor& y, Tensor& x);
 void avgpool2x(Context& ctx, const Tensor& x, Tensor& y);
 // x's shape (the pooled tensor's input shape) decides whether odd rows/columns exist.
@@ -57,6 +63,32 @@ struct Unpool2x {
   TW_HD void operator()(std::int64_t r, std::int64_t c) const {
     std::int64_t h = H / 2, w = W / 2, plane = r / H, row = r % H;
     x[r * W + c] = (row < 2 * h && c < 2 * w) ? scale * y[(plane * h + row / 2) * w + c / 2] : 0.0f;
+  }
+};
+
+// 1-D: for_each_2d over (n * C + c, j) of the output; `len` is the input length.
+struct Upsample1d {
+  const float* x;
+  float* y;
+  std::int64_t len;
+  TW_HD void operator()(std::int64_t r, std::int64_t j) const { y[r * 2 * len + j] = x[r * len + j / 2]; }
+};
+struct Pool1d {  // y (len/2) from x (len): scale (x[2j] + x[2j+1])
+  const float* x;
+  float* y;
+  std::int64_t len;
+  float scale;
+  TW_HD void operator()(std::int64_t r, std::int64_t j) const {
+    y[r * (len / 2) + j] = scale * (x[r * len + 2 * j] + x[r * len + 2 * j + 1]);
+  }
+};
+struct Unpool1d {  // x (len) from y (len/2): scale y[j/2], 0 for an odd last element
+  const float* y;
+  float* x;
+  std::int64_t len;
+  float scale;
+  TW_HD void operator()(std::int64_t r, std::int64_t j) const {
+    x[r * len + j] = j < len / 2 * 2 ? scale * y[r * (len / 2) + j / 2] : 0.0f;
   }
 };
 

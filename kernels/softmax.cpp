@@ -43,4 +43,34 @@ void softmax_rows(Context& ctx, const Tensor& x, Tensor& y) {
       grain);
 }
 
+void softmax_rows_derivative(Context& ctx, const Tensor& p, const Tensor& dx, Tensor& dy) {
+  expect_tensor(ctx, "softmax_rows_derivative", "p", p);
+  expect_tensor(ctx, "softmax_rows_derivative", "dx", dx);
+  expect_tensor(ctx, "softmax_rows_derivative", "dy", dy);
+  expect_same_shape("softmax_rows_derivative", "p", p, "dx", dx);
+  expect_same_shape("softmax_rows_derivative", "p", p, "dy", dy);
+  if (p.rank() < 1) throw ShapeError(cat("softmax_rows_derivative: p is ", p.str(), ", expected at least one dimension"));
+  std::int64_t cols = p.dim(-1), rows = cols ? p.numel() / cols : 0;
+  if (rows == 0 || cols == 0) return;
+  const float *pp = p.data<float>(), *pd = dx.data<float>();
+  float* po = dy.data<float>();
+#if TWEEDIE_HAS_CUDA
+  if (ctx.on_cuda()) return detail::softmax_rows_derivative_cuda(ctx, pp, pd, po, rows, cols);
+#endif
+  parallel_for(
+      ctx.threads(), rows,
+      [=](std::int64_t r) {
+        const float* pr = pp + r * cols;
+        const float* dr = pd + r * cols;
+        float* out = po + r * cols;
+        double s = 0;
+#pragma omp simd reduction(+ : s)
+        for (std::int64_t c = 0; c < cols; ++c) s += double(pr[c]) * dr[c];
+        float fs = float(s);
+#pragma omp simd
+        for (std::int64_t c = 0; c < cols; ++c) out[c] = pr[c] * (dr[c] - fs);
+      },
+      std::max<std::int64_t>(1, kParallelGrain / cols));
+}
+
 }  // namespace tweedie

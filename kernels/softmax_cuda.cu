@@ -41,7 +41,26 @@ __global__ void softmax_rows_kernel(const float* x, float* y, std::int64_t cols)
   for (std::int64_t c = threadIdx.x; c < cols; c += kBlock) yr[c] *= inv_sum;
 }
 
+__global__ void softmax_rows_derivative_kernel(const float* p, const float* dx, float* dy, std::int64_t cols) {
+  using SumReduce = cub::BlockReduce<double, kBlock>;
+  __shared__ typename SumReduce::TempStorage scratch;
+  __shared__ float row_sum;
+  std::int64_t base = std::int64_t(blockIdx.x) * cols;
+  double s = 0;
+  for (std::int64_t c = threadIdx.x; c < cols; c += kBlock) s += double(p[base + c]) * dx[base + c];
+  s = SumReduce(scratch).Sum(s);
+  if (threadIdx.x == 0) row_sum = float(s);
+  __syncthreads();
+  for (std::int64_t c = threadIdx.x; c < cols; c += kBlock) dy[base + c] = p[base + c] * (dx[base + c] - row_sum);
+}
+
 }  // namespace
+
+void softmax_rows_derivative_cuda(Context& ctx, const float* p, const float* dx, float* dy, std::int64_t rows, std::int64_t cols) {
+  cuda::activate(ctx.device().index());
+  softmax_rows_derivative_kernel<<<unsigned(rows), kBlock, 0, static_cast<cudaStream_t>(ctx.stream())>>>(p, dx, dy, cols);
+  TW_CHECK(cudaGetLastError());
+}
 
 void softmax_rows_cuda(Context& ctx, const float* x, float* y, std::int64_t rows, std::int64_t cols) {
   cuda::activate(ctx.device().index());

@@ -75,3 +75,29 @@ TEST_CASE("resample shape errors name the expected shape") {
   Tensor odd = Tensor::zeros({1, 2, 5, 4}, test::device()), half = Tensor::zeros({1, 2, 2, 2}, test::device());
   CHECK_THROWS_WITH_AS(upsample2x_adjoint(test::context(), odd, half), doctest::Contains("expected even height and width"), ShapeError);
 }
+
+TEST_CASE("1-D upsample and pool along the last axis, with their adjoints") {
+  for (std::int64_t len : {1, 2, 7, 1031}) {
+    CAPTURE(len);
+    const std::int64_t n = 2, c = 3;
+    std::vector<double> x = test::as_float(test::uniform(n * c * len, 7));
+    Tensor X = test::upload(x, {n, c, len});
+    Tensor up = Tensor::empty({n, c, 2 * len}, test::device()), down = Tensor::empty({n, c, len / 2}, test::device());
+    upsample1d(test::context(), X, up);
+    avgpool1d(test::context(), X, down);
+    std::vector<double> u = test::download(up), d = test::download(down);
+    for (std::int64_t r = 0; r < n * c; ++r) {
+      for (std::int64_t j = 0; j < 2 * len; ++j) CHECK(u[r * 2 * len + j] == x[r * len + j / 2]);
+      for (std::int64_t j = 0; j < len / 2; ++j)
+        CHECK(d[r * (len / 2) + j] == doctest::Approx((x[r * len + 2 * j] + x[r * len + 2 * j + 1]) / 2).epsilon(1e-6));
+    }
+    // <A x, y> = <x, A^T y> for both maps.
+    std::vector<double> yu = test::as_float(test::uniform(n * c * 2 * len, 8)), yd = test::as_float(test::uniform(n * c * (len / 2), 9));
+    Tensor YU = test::upload(yu, {n, c, 2 * len}), YD = test::upload(yd, {n, c, len / 2});
+    Tensor AU = Tensor::empty({n, c, len}, test::device()), AD = Tensor::empty({n, c, len}, test::device());
+    upsample1d_adjoint(test::context(), YU, AU);
+    avgpool1d_adjoint(test::context(), YD, AD);
+    CHECK(inner(u, yu) == doctest::Approx(inner(x, test::download(AU))).epsilon(1e-6));
+    CHECK(inner(d, yd) == doctest::Approx(inner(x, test::download(AD))).epsilon(1e-6).scale(1e-9));
+  }
+}

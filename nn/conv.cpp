@@ -1,0 +1,163 @@
+#include "nn/conv.h"
+
+#include <algorithm>
+
+#include "kernels/axpby.h"
+#include "kernels/channel_ops.h"
+#include "kernels/gemm.h"
+#include "kernels/im2col.h"
+#include "runtime/check.h"
+
+namespace tweedie::nn {
+namespace {
+
+// Column buffers are made for this many floats at most (16 MB): bands of output rows, or groups of
+// whole images when an image's columns are smaller.
+constexpr std::int64_t kColumnBudget = 1 << 22;
+
+// The view of x as a 2-D image batch: (N, C, H, W), with H = 1 for 1-D signals.
+struct Geometry {
+  std::int64_t n;
+  ConvGeometry g;
+  std::int64_t out_c, out_h, out_w;
+  std::int64_t in_plane() const { return g.channels * g.height * g.width; }
+  std::int64_t out_plane() const { return out_c * out_h * out_w; }
+  std::int64_t k() const { return g.col_rows(); }
+  bool pointwise() const { return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0; }
+};
+
+Geometry geometry(const ConvSpec& s, const Shape& x) {
+  bool two = s.dims == 2;
+  std::int64_t h = two ? x[2] : 1, w = two ? x[3] : x[2];
+  ConvGeometry g{s.in, h, w, two ? s.kernel : 1, s.kernel, two ? s.stride : 1, s.stride, two ? s.padding : 0, s.padding};
+  return {x[0], g, s.out, g.out_h(), g.out_w()};
+}
+
+}  // namespace
+
+Conv::Conv(ParameterSet& params, const std::string& prefix, const ConvSpec& spec) : name_(prefix), spec_(spec) {
+  if (spec.dims != 1 && spec.dims != 2) throw ArgumentError(cat(prefix, ": convolutions are 1-D or 2-D, got dims ", spec.dims));
+  if (spec.in < 1 || spec.out < 1 || spec.kernel < 1 || spec.stride < 1 || spec.padding < 0)
+    throw ArgumentError(cat(prefix, ": bad convolution in=", spec.in, " out=", spec.out, " kernel=", spec.kernel,
+                            " stride=", spec.stride, " padding=", spec.padding));
+  Shape w = spec.dims == 2 ? Shape{spec.out, spec.in, spec.kernel, spec.kernel} : Shape{spec.out, spec.in, spec.kernel};
+  weight_ = params.add(prefix + ".weight", w);
+  if (spec.bias) bias_ = params.add(prefix + ".bias", {spec.out});
+}
+
+Shape Conv::output_shape(const Shape& x) const {
+  int rank = spec_.dims + 2;
+  if (x.rank() != rank || x[1] != spec_.in)
+    throw ShapeError(cat(name_, ": input ", x.str(), " does not fit a ", spec_.dims, "-D convolution of ", spec_.in,
+                         " input channels"));
+  Geometry g = geometry(spec_, x);
+  if (g.out_h < 1 || g.out_w < 1) throw ShapeError(cat(name_, ": input ", x.str(), " is smaller than the kernel"));
+  return spec_.dims == 2 ? Shape{g.n, g.out_c, g.out_h, g.out_w} : Shape{g.n, g.out_c, g.out_w};
+}
+
+void Conv::apply(Context& ctx, const Tensor& x, Tensor& y, bool with_bias) const {
+  expect_tensor(ctx, name_.c_str(), "x", x);
+  expect_tensor(ctx, name_.c_str(), "y", y);
+  expect_shape(name_.c_str(), "y", y, output_shape(x.shape()));
+  if (ctx.on_cuda()) {
+#if TWEEDIE_HAS_CUDA
+    detail::conv_forward_cudnn(ctx, spec_, x, weight_->value, y);
+#endif
+  } else {
+    Geometry g = geometry(spec_, x.shape());
+    const float* px = x.data<float>();
+    const float* pw = weight_->value.data<float>();
+    float* py = y.data<float>();
+    std::int64_t cols = g.out_h * g.out_w, K = g.k();
+    if (g.pointwise()) {  // y_n = W x_n
+      gemm(ctx, {.m = g.out_c, .n = cols, .k = K, .a = pw, .lda = K, .b = px, .ldb = cols, .stride_b = g.in_plane(),
+                 .c = py, .ldc = cols, .stride_c = g.out_plane(), .batch = g.n});
+    } else {
+      Workspace::Scope scratch(ctx.workspace());
+      std::int64_t band_rows = std::clamp<std::int64_t>(kColumnBudget / (K * g.out_w), 1, g.out_h);
+      if (band_rows == g.out_h) {  // whole images, as many per group as the budget holds
+        std::int64_t group = std::clamp<std::int64_t>(kColumnBudget / (K * cols), 1, g.n);
+        float* col = scratch.take<float>(group * K * cols);
+        for (std::int64_t n0 = 0; n0 < g.n; n0 += group) {
+          std::int64_t count = std::min(group, g.n - n0);
+          for (std::int64_t i = 0; i < count; ++i) im2col(ctx, g.g, px + (n0 + i) * g.in_plane(), col + i * K * cols, 0, g.out_h);
+          gemm(ctx, {.m = g.out_c, .n = cols, .k = K, .a = pw, .lda = K, .b = col, .ldb = cols, .stride_b = K * cols,
+                     .c = py + n0 * g.out_plane(), .ldc = cols, .stride_c = g.out_plane(), .batch = count});
+        }
+      } else {  // bands of output rows of one image
+        float* col = scratch.take<float>(K * band_rows * g.out_w);
+        for (std::int64_t n = 0; n < g.n; ++n)
+          for (std::int64_t r0 = 0; r0 < g.out_h; r0 += band_rows) {
+            std::int64_t rows = std::min(band_rows, g.out_h - r0), band = rows * g.out_w;
+            im2col(ctx, g.g, px + n * g.in_plane(), col, r0, rows);
+            gemm(ctx, {.m = g.out_c, .n = band, .k = K, .a = pw, .lda = K, .b = col, .ldb = band,
+                       .c = py + n * g.out_plane() + r0 * g.out_w, .ldc = cols});
+          }
+      }
+    }
+  }
+  if (with_bias && bias_) add_channel_vector(ctx, y, bias_->value);
+}
+
+void Conv::forward(Context& ctx, const Tensor& x, Tensor& y) const { apply(ctx, x, y, true); }
+
+void Conv::linearize(Context& ctx, const Tensor& x, Tensor& y, State& state) const {
+  apply(ctx, x, y, true);
+  state.x = x;
+}
+
+void Conv::jvp(Context& ctx, const Tensor& dx, Tensor& dy) const { apply(ctx, dx, dy, false); }
+
+void Conv::vjp(Context& ctx, const State& state, const Tensor& gy, Tensor& gx, bool accumulate, bool param_grads) const {
+  const Tensor& x = state.x;
+  expect_tensor(ctx, name_.c_str(), "gy", gy);
+  expect_tensor(ctx, name_.c_str(), "gx", gx);
+  expect_shape(name_.c_str(), "gy", gy, output_shape(x.shape()));
+  expect_shape(name_.c_str(), "gx", gx, x.shape());
+  if (ctx.on_cuda()) {
+#if TWEEDIE_HAS_CUDA
+    detail::conv_backward_data_cudnn(ctx, spec_, gy, weight_->value, gx, accumulate);
+    if (param_grads) detail::conv_backward_filter_cudnn(ctx, spec_, x, gy, weight_->gradient());
+#endif
+  } else {
+    Geometry g = geometry(spec_, x.shape());
+    const float* px = x.data<float>();
+    const float* pw = weight_->value.data<float>();
+    const float* pg = gy.data<float>();
+    float* pgx = gx.data<float>();
+    float* pgw = param_grads ? weight_->gradient().data<float>() : nullptr;
+    std::int64_t cols = g.out_h * g.out_w, K = g.k();
+    if (g.pointwise()) {
+      // gx_n (=/+=) W^T gy_n;  W.grad += sum_n gy_n x_n^T (one product at a time: they share the output).
+      gemm(ctx, {.trans_a = true, .m = K, .n = cols, .k = g.out_c, .a = pw, .lda = K, .b = pg, .ldb = cols,
+                 .stride_b = g.out_plane(), .beta = accumulate ? 1.0f : 0.0f, .c = pgx, .ldc = cols,
+                 .stride_c = g.in_plane(), .batch = g.n});
+      if (pgw)
+        for (std::int64_t n = 0; n < g.n; ++n)
+          gemm(ctx, {.trans_b = true, .m = g.out_c, .n = K, .k = cols, .a = pg + n * g.out_plane(), .lda = cols,
+                     .b = px + n * g.in_plane(), .ldb = cols, .beta = 1.0f, .c = pgw, .ldc = K});
+    } else {
+      if (!accumulate) fill(ctx, gx, 0.0f);
+      Workspace::Scope scratch(ctx.workspace());
+      std::int64_t band_rows = std::clamp<std::int64_t>(kColumnBudget / (K * g.out_w), 1, g.out_h);
+      float* col = scratch.take<float>(K * band_rows * g.out_w);
+      for (std::int64_t n = 0; n < g.n; ++n)
+        for (std::int64_t r0 = 0; r0 < g.out_h; r0 += band_rows) {
+          std::int64_t rows = std::min(band_rows, g.out_h - r0), band = rows * g.out_w;
+          const float* gband = pg + n * g.out_plane() + r0 * g.out_w;
+          if (pgw) {  // W.grad += gy_band col_band^T
+            im2col(ctx, g.g, px + n * g.in_plane(), col, r0, rows);
+            gemm(ctx, {.trans_b = true, .m = g.out_c, .n = K, .k = band, .a = gband, .lda = cols, .b = col, .ldb = band,
+                       .beta = 1.0f, .c = pgw, .ldc = K});
+          }
+          // col_band = W^T gy_band, folded back into gx.
+          gemm(ctx, {.trans_a = true, .m = K, .n = band, .k = g.out_c, .a = pw, .lda = K, .b = gband, .ldb = cols,
+                     .c = col, .ldc = band});
+          col2im_add(ctx, g.g, col, pgx + n * g.in_plane(), r0, rows);
+        }
+    }
+  }
+  if (param_grads && bias_) accumulate_channel_sums(ctx, gy, bias_->gradient());
+}
+
+}  // namespace tweedie::nn
