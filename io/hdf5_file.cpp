@@ -280,12 +280,13 @@ void write_attribute(hid_t file, const std::string& path, const std::string& obj
 
 void H5File::set_attribute(const std::string& object, const std::string& name, const std::string& value) {
   require_writable("set_attribute");
+  // Variable-length UTF-8, as h5py writes str attributes (and reads them back as str, not bytes).
   Handle type(TW_CHECK(H5Tcopy(H5T_C_S1)), H5Tclose);
-  TW_CHECK(H5Tset_size(type, std::max<std::size_t>(1, value.size())));
+  TW_CHECK(H5Tset_size(type, H5T_VARIABLE));
   TW_CHECK(H5Tset_cset(type, H5T_CSET_UTF8));
   write_attribute(id_, path_, object, name, type, [&](hid_t attr) {
-    std::string padded = value.empty() ? std::string(1, '\0') : value;
-    TW_CHECK(H5Awrite(attr, type, padded.data()));
+    const char* text = value.c_str();
+    TW_CHECK(H5Awrite(attr, type, &text));
   });
 }
 

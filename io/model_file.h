@@ -17,6 +17,7 @@ inline constexpr std::int64_t kModelFormatVersion = 1;
 
 struct ModelFileInfo {
   std::string architecture, config;
+  std::string diffusion;  // JSON of the optional root attribute `diffusion`; empty when absent
   std::int64_t version = 0;
 };
 
@@ -25,7 +26,22 @@ ModelFileInfo read_model_info(const H5File& file);
 
 std::unique_ptr<nn::Network> load_model(const std::string& path, Device device = Device::cpu());
 
-// Writes the network's architecture, config and parameters (stored as f32, f16 or bf16).
-void save_model(nn::Network& network, const std::string& path, StoredAs stored = StoredAs::f32);
+// Writes the network's architecture, config and parameters (stored as f32, f16 or bf16), and the
+// diffusion description (io/FORMAT.md) when one is given.
+void save_model(nn::Network& network, const std::string& path, StoredAs stored = StoredAs::f32,
+                const std::string& diffusion_json = "");
+
+// IoError "<where>: the parameters do not match the <architecture> config; N missing: a, b; M
+// unexpected: c" unless `available` names exactly the network's parameters.
+void require_parameter_names(nn::Network& network, const std::vector<std::string>& available, const std::string& where);
+
+// What `tweedie info MODEL.h5` prints. Loading validates the file as load_model does.
+struct ModelSummary {
+  ModelFileInfo info;
+  std::int64_t tensors = 0, parameters = 0, file_bytes = 0;
+  std::string stored;  // "f32", "f16", "bf16", or "mixed"
+  std::string sha256;  // of the weights' values (io/FORMAT.md), independent of storage precision and layout
+};
+ModelSummary summarize_model(const std::string& path);
 
 }  // namespace tweedie

@@ -5,6 +5,9 @@
 // K = C*kh*kw rows and one column per output pixel; the convolution is then W (Cout x K) @ col. To keep
 // memory bounded, columns are made for a band of output rows [row_begin, row_begin + rows) at a time:
 // col is (K, rows*Wo), row-major. A 1-D convolution is the case H = kh = 1.
+//
+// The functors below define the maps element by element and run on the GPU; the host runs the same
+// maps a patch row at a time (zero runs and contiguous copies), which is what makes them fast there.
 #include <cstdint>
 
 #include "runtime/context.h"

@@ -75,10 +75,12 @@ void jvp_host(Context& ctx, const NormActGeometry& g, const float* x, const floa
       1);
 }
 
+// Two passes per group: the first forms the cotangent of u (kept in `scratch`, laid out like gy) and
+// the group sums the normalisation's adjoint needs; the second applies that adjoint.
 template <bool silu>
 void vjp_host(Context& ctx, const NormActGeometry& g, const float* x, const float* mean, const float* rstd,
               const float* w, const float* b, const float* mod, const float* gy, float* gx, bool accumulate,
-              float* g_mod, double* gw_nc, double* gb_nc) {
+              float* g_mod, double* gw_nc, double* gb_nc, float* scratch) {
   const std::int64_t cg = g.channels / g.groups, S = g.spatial, M = g.per_group(), C = g.channels;
   parallel_for(
       ctx.threads(), g.items * g.groups,
@@ -90,13 +92,14 @@ void vjp_host(Context& ctx, const NormActGeometry& g, const float* x, const floa
           ChannelAffine k = channel_affine(w, b, mod, C, n, c0 + c);
           const float* xr = x + base + c * S;
           const float* gr = gy + base + c * S;
+          float* gu = scratch + base + c * S;
           double p = 0, q = 0;  // sums of gu * x_hat and of gu over the channel
 #pragma omp simd reduction(+ : p, q)
           for (std::int64_t s = 0; s < S; ++s) {
             float xh = (xr[s] - mu) * r;
-            float gu = gr[s] * norm_act_slope(xh * k.a + k.b, silu);
-            p += double(gu) * xh;
-            q += gu;
+            gu[s] = gr[s] * norm_act_slope(xh * k.a + k.b, silu);
+            p += double(gu[s]) * xh;
+            q += gu[s];
           }
           // gx_hat = gu * a, so its group sums follow from p and q.
           s1 += k.a * q;
@@ -110,15 +113,13 @@ void vjp_host(Context& ctx, const NormActGeometry& g, const float* x, const floa
         }
         float m1 = float(s1 / double(M)), m2 = float(s2 / double(M));
         for (std::int64_t c = 0; c < cg; ++c) {
-          ChannelAffine k = channel_affine(w, b, mod, C, n, c0 + c);
+          float a = channel_affine(w, b, mod, C, n, c0 + c).a;
           const float* xr = x + base + c * S;
-          const float* gr = gy + base + c * S;
+          const float* gu = scratch + base + c * S;
           float* out = gx + base + c * S;
 #pragma omp simd
           for (std::int64_t s = 0; s < S; ++s) {
-            float xh = (xr[s] - mu) * r;
-            float gxh = gr[s] * norm_act_slope(xh * k.a + k.b, silu) * k.a;
-            float v = r * (gxh - m1 - xh * m2);
+            float v = r * (gu[s] * a - m1 - (xr[s] - mu) * r * m2);
             out[s] = accumulate ? out[s] + v : v;
           }
         }
@@ -220,6 +221,7 @@ void NormAct::vjp(Context& ctx, const State& state, const Tensor& gy, Tensor& gx
   Workspace::Scope scratch(ctx.workspace());
   double* gw_nc = param_grads ? scratch.take<double>(g.items * g.channels) : nullptr;
   double* gb_nc = param_grads ? scratch.take<double>(g.items * g.channels) : nullptr;
+  float* gu = ctx.on_cuda() ? nullptr : scratch.take<float>(gy.numel());
   const float *px = state.x.data<float>(), *pm = state.mean.data<float>(), *pr = state.rstd.data<float>();
   const float *pw = weight_->value.data<float>(), *pb = bias_->value.data<float>(), *pmod = optional(state.modulation);
   if (ctx.on_cuda()) {
@@ -227,9 +229,9 @@ void NormAct::vjp(Context& ctx, const State& state, const Tensor& gy, Tensor& gx
     detail::norm_act_vjp_cuda(ctx, g, spec_, px, pm, pr, pw, pb, pmod, gy.data<float>(), gx.data<float>(), accumulate, pgm, gw_nc, gb_nc);
 #endif
   } else if (spec_.silu)
-    vjp_host<true>(ctx, g, px, pm, pr, pw, pb, pmod, gy.data<float>(), gx.data<float>(), accumulate, pgm, gw_nc, gb_nc);
+    vjp_host<true>(ctx, g, px, pm, pr, pw, pb, pmod, gy.data<float>(), gx.data<float>(), accumulate, pgm, gw_nc, gb_nc, gu);
   else
-    vjp_host<false>(ctx, g, px, pm, pr, pw, pb, pmod, gy.data<float>(), gx.data<float>(), accumulate, pgm, gw_nc, gb_nc);
+    vjp_host<false>(ctx, g, px, pm, pr, pw, pb, pmod, gy.data<float>(), gx.data<float>(), accumulate, pgm, gw_nc, gb_nc, gu);
   if (param_grads) {
     for_each(ctx, g.channels, AddChannelSums{gw_nc, weight_->gradient().data<float>(), g.items, g.channels, false});
     for_each(ctx, g.channels, AddChannelSums{gb_nc, bias_->gradient().data<float>(), g.items, g.channels, false});

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <sstream>
 #include <typeinfo>
 
 #include "runtime/error.h"
@@ -22,7 +24,140 @@ T field(const json& j, const char* key, const std::string& where) {
   }
 }
 
+// Flag values as guided-diffusion's argparse would read them.
+struct FlagReader {
+  const std::map<std::string, std::string>& flags;
+  const std::string& where;
+
+  const std::string* find(const char* name) const {
+    auto it = flags.find(name);
+    return it == flags.end() ? nullptr : &it->second;
+  }
+  [[noreturn]] void bad(const char* name, const std::string& value, const char* expected) const {
+    throw ArgumentError(cat(where, ": ", name, " = \"", value, "\" is not ", expected));
+  }
+  std::int64_t integer(const char* name, std::int64_t fallback) const {
+    const std::string* v = find(name);
+    if (!v) return fallback;
+    std::size_t used = 0;
+    std::int64_t x = 0;
+    try {
+      x = std::stoll(*v, &used);
+    } catch (const std::exception&) {
+      bad(name, *v, "an integer");
+    }
+    if (used != v->size()) bad(name, *v, "an integer");
+    return x;
+  }
+  double number(const char* name, double fallback) const {
+    const std::string* v = find(name);
+    if (!v) return fallback;
+    std::size_t used = 0;
+    double x = 0;
+    try {
+      x = std::stod(*v, &used);
+    } catch (const std::exception&) {
+      bad(name, *v, "a number");
+    }
+    if (used != v->size()) bad(name, *v, "a number");
+    return x;
+  }
+  bool boolean(const char* name, bool fallback) const {
+    const std::string* v = find(name);
+    if (!v) return fallback;
+    std::string s = *v;
+    for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (s == "true" || s == "1" || s == "yes") return true;
+    if (s == "false" || s == "0" || s == "no") return false;
+    bad(name, *v, "true or false");
+  }
+  // "1,1,2,2" or "(1, 1, 2, 2)" or "[1,1,2,2]"; "" gives an empty list.
+  std::vector<double> numbers(const char* name) const {
+    const std::string* v = find(name);
+    std::vector<double> out;
+    if (!v) return out;
+    std::string s;
+    for (char c : *v)
+      if (!std::isspace(static_cast<unsigned char>(c)) && c != '(' && c != ')' && c != '[' && c != ']' && c != '"' && c != '\'')
+        s += c;
+    std::stringstream in(s);
+    for (std::string item; std::getline(in, item, ',');) {
+      if (item.empty()) continue;
+      std::size_t used = 0;
+      double x = 0;
+      try {
+        x = std::stod(item, &used);
+      } catch (const std::exception&) {
+        bad(name, *v, "a comma-separated list of numbers");
+      }
+      if (used != item.size()) bad(name, *v, "a comma-separated list of numbers");
+      out.push_back(x);
+    }
+    return out;
+  }
+};
+
 }  // namespace
+
+const std::vector<std::string>& UNetConfig::guided_diffusion_flags() {
+  static const std::vector<std::string> names = {
+      "image_size",     "num_channels",         "num_res_blocks",       "channel_mult",    "attention_resolutions",
+      "num_heads",      "num_head_channels",    "num_heads_upsample",   "learn_sigma",     "class_cond",
+      "use_scale_shift_norm", "resblock_updown", "use_new_attention_order", "dropout", "in_channels",
+      "out_channels",   "num_classes",          "dims"};
+  return names;
+}
+
+UNetConfig UNetConfig::from_guided_diffusion(const std::map<std::string, std::string>& flags, const std::string& where) {
+  for (const auto& [name, value] : flags)
+    if (std::find(guided_diffusion_flags().begin(), guided_diffusion_flags().end(), name) == guided_diffusion_flags().end())
+      throw ArgumentError(cat(where, ": unknown ADM model flag '", name, "'"));
+  FlagReader f{flags, where};
+  UNetConfig c;
+  // Defaults of guided-diffusion's script_util.model_and_diffusion_defaults().
+  c.image_size = f.integer("image_size", 64);
+  c.dims = int(f.integer("dims", 2));
+  c.model_channels = f.integer("num_channels", 128);
+  c.num_res_blocks = f.integer("num_res_blocks", 2);
+  c.num_heads = f.integer("num_heads", 4);
+  c.num_head_channels = f.integer("num_head_channels", -1);
+  c.num_heads_upsample = f.integer("num_heads_upsample", -1);
+  c.use_scale_shift_norm = f.boolean("use_scale_shift_norm", true);
+  c.resblock_updown = f.boolean("resblock_updown", false);
+  c.use_new_attention_order = f.boolean("use_new_attention_order", false);
+  c.dropout = f.number("dropout", 0.0);
+  c.in_channels = f.integer("in_channels", 3);
+  bool learn_sigma = f.boolean("learn_sigma", false);
+  c.out_channels = f.integer("out_channels", learn_sigma ? 2 * c.in_channels : c.in_channels);
+  if (learn_sigma && c.out_channels != 2 * c.in_channels)
+    throw ArgumentError(cat(where, ": learn_sigma needs out_channels = 2 in_channels (", 2 * c.in_channels, "), not ", c.out_channels));
+  // class_cond means ImageNet's 1000 classes in guided-diffusion; num_classes sets another count.
+  c.num_classes = f.integer("num_classes", f.boolean("class_cond", false) ? 1000 : 0);
+
+  c.channel_mult = f.numbers("channel_mult");
+  if (c.channel_mult.empty()) {
+    // create_model's choice by image size.
+    switch (c.image_size) {
+      case 512: c.channel_mult = {0.5, 1, 1, 2, 2, 4, 4}; break;
+      case 256: c.channel_mult = {1, 1, 2, 2, 4, 4}; break;
+      case 128: c.channel_mult = {1, 1, 2, 3, 4}; break;
+      case 64: c.channel_mult = {1, 2, 3, 4}; break;
+      default:
+        throw ArgumentError(cat(where, ": no default channel_mult for image_size ", c.image_size,
+                                " (guided-diffusion has them for 64, 128, 256, 512); pass channel_mult"));
+    }
+  }
+  // Resolutions (16 = "at 16x16") become downsampling rates, as create_model does.
+  std::vector<double> resolutions = f.find("attention_resolutions") ? f.numbers("attention_resolutions") : std::vector<double>{16, 8};
+  for (double r : resolutions) {
+    auto res = std::int64_t(r);
+    if (double(res) != r || res < 1 || c.image_size % res)
+      throw ArgumentError(cat(where, ": attention_resolutions entry ", r, " does not divide image_size ", c.image_size));
+    c.attention_resolutions.push_back(c.image_size / res);
+  }
+  c.validate(where);
+  return c;
+}
 
 UNetConfig UNetConfig::from_json(const std::string& text, const std::string& where) {
   json j;

@@ -2,6 +2,7 @@
 // The constructor arguments of guided-diffusion's UNetModel, resolved (no "" or -1 defaults left
 // except where the model itself interprets them). Stored as JSON in model files (io/FORMAT.md).
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,12 @@ struct UNetConfig {
   // Parses the JSON object of io/FORMAT.md; `where` names its origin in errors ("model.h5: config").
   static UNetConfig from_json(const std::string& json, const std::string& where);
   std::string to_json() const;
+  // From guided-diffusion's model flags as text (`num_channels` = "128", `channel_mult` = "",
+  // `attention_resolutions` = "16,8", `learn_sigma` = "true", ...), with script_util's defaults for
+  // absent ones and create_model's channel_mult by image size. tweedie adds `in_channels`,
+  // `out_channels`, `num_classes` and `dims`. ArgumentError names `where` and the flag.
+  static UNetConfig from_guided_diffusion(const std::map<std::string, std::string>& flags, const std::string& where);
+  static const std::vector<std::string>& guided_diffusion_flags();
   // Throws ArgumentError naming `where` and the offending field.
   void validate(const std::string& where) const;
 

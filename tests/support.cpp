@@ -1,7 +1,13 @@
 #include "support.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 
@@ -80,6 +86,33 @@ double max_relative_error(const std::vector<double>& got, const std::vector<doub
 double max_relative_error(const std::vector<std::complex<double>>& got, const std::vector<std::complex<double>>& want,
                           double floor) {
   return max_relative_error_of(got, want, floor);
+}
+
+TempDir::TempDir() {
+  static std::atomic<int> counter{0};
+  path = (std::filesystem::temp_directory_path() / ("tweedie-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++))).string();
+  std::filesystem::create_directories(path);
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path, ignored);
+}
+
+std::size_t TempDir::entries() const {
+  return std::size_t(std::distance(std::filesystem::directory_iterator(path), std::filesystem::directory_iterator()));
+}
+
+std::vector<std::uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE_MESSAGE(in.good(), "cannot open ", path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  REQUIRE_MESSAGE(out.good(), "cannot write ", path);
 }
 
 }  // namespace tweedie::test

@@ -35,6 +35,21 @@ double max_relative_error(const std::vector<double>& got, const std::vector<doub
 double max_relative_error(const std::vector<std::complex<double>>& got, const std::vector<std::complex<double>>& want,
                           double floor = 1e-30);
 
+// A fresh folder under the system temp directory, removed with everything in it at scope exit.
+struct TempDir {
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return path + "/" + name; }
+  std::size_t entries() const;  // how many files and folders it holds
+  std::string path;
+};
+
+// The bytes of a file, and a file made of bytes (for corrupting fixtures in tests).
+std::vector<std::uint8_t> read_bytes(const std::string& path);
+void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes);
+
 // Odd and even sizes that catch edge handling: 1, 7, 33 and one past a thousand.
 inline const std::vector<std::int64_t> kSizes = {1, 7, 33, 1031};
 

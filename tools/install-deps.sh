@@ -10,6 +10,7 @@ packages=(
   libopenblas-openmp-dev          # OpenBLAS threaded with OpenMP, like our own loops
   libfftw3-dev                    # FFTW3 single precision with its OpenMP threads library
   libpng-dev nlohmann-json3-dev libcli11-dev doctest-dev
+  zlib1g-dev                      # inflate for deflated .npz entries
 )
 
 missing=()

@@ -11,17 +11,7 @@
 using namespace tweedie;
 namespace fs = std::filesystem;
 
-namespace {
-// A fresh folder per test, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / cat("tweedie-test-", ::getpid(), "-", counter++)) { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::size_t entries() const { return std::size_t(std::distance(fs::directory_iterator(path), fs::directory_iterator())); }
-  static inline int counter = 0;
-};
-}  // namespace
+using test::TempDir;
 
 TEST_CASE("tensors and attributes survive a write and a read") {
   TempDir dir;

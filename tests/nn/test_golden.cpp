@@ -92,6 +92,7 @@ TEST_CASE("several tangents per item through the whole U-Net equal one at a time
   for (std::int64_t k = 0; k < copies; ++k) {
     Tensor one = v.slice(k * n, n).clone(), j1 = Tensor::empty(y.shape(), test::device());
     net->jvp(ctx, *lin, one, j1);
-    CHECK(test::max_relative_error(test::download(jv.slice(k * n, n).clone()), test::download(j1)) < 1e-6);
+    // Batching changes the GEMM blocking, so the two agree to float rounding, not bitwise.
+    CHECK(test::max_relative_error(test::download(jv.slice(k * n, n).clone()), test::download(j1)) < 1e-5);
   }
 }

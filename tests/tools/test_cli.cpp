@@ -1,34 +1,18 @@
 // Runs the real `tweedie` executable and checks what it prints and how it exits.
-#include <sys/wait.h>
-
-#include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "io/hdf5_file.h"
 #include "support.h"
+#include "tools/cli_run.h"
 
-namespace {
-
-struct Run {
-  int status;
-  std::string out;  // stdout and stderr together
-};
-
-Run run(const std::string& args) {
-  std::string command = std::string(TWEEDIE_CLI) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  char buffer[4096];
-  for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
-  int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-}  // namespace
+using tweedie::test::contains;
+using tweedie::test::data;
+using tweedie::test::run;
+using tweedie::test::Run;
+using tweedie::test::temp;
 
 TEST_CASE("tweedie info describes the build and says where it will run") {
   Run r = run("info");
@@ -84,4 +68,48 @@ TEST_CASE("bad flags exit non-zero with a message naming the flag") {
   CHECK(u.status != 0);
   Run none = run("");
   CHECK(none.status != 0);
+}
+
+
+TEST_CASE("tweedie eval reproduces PyTorch's output, JVP and VJP from a golden file") {
+  std::string model = data("adm_neworder_plain_classcond.h5"), out = temp("eval.h5");
+  Run r = run("eval --model " + model + " --x " + model + ":golden/x --t 37,911 --label 3,7 --tangent " + model +
+              ":golden/tangent --cotangent " + model + ":golden/cotangent -o " + out);
+  CAPTURE(r.out);
+  REQUIRE(r.status == 0);
+  tweedie::H5File got = tweedie::H5File::open(out), want = tweedie::H5File::open(model);
+  for (const char* name : {"y", "jvp", "vjp"}) {
+    CAPTURE(name);
+    CHECK(tweedie::test::max_relative_error(tweedie::test::download(got.read(name)),
+                                            tweedie::test::download(want.read(std::string("golden/") + name))) < 1e-4);
+  }
+  CHECK(got.string_attribute("", "architecture") == "adm-unet");
+  std::filesystem::remove(out);
+}
+
+TEST_CASE("tweedie eval refuses bad input by name and writes nothing") {
+  std::string model = data("adm_1d.h5"), out = temp("never.h5");
+  struct Bad {
+    std::string args, message;
+  } cases[] = {
+      {"--x " + model + ":golden/x --t 1", "--output is required"},
+      {"--x " + model + ":golden/nope --t 1 -o " + out, "--x: " + model + " has no dataset 'golden/nope'"},
+      {"--x " + model + ":golden/x --t 1,2,3 -o " + out, "3 time values for a batch of 2"},
+      {"--x " + model + ":golden/x --t soon -o " + out, "--t: 'soon' is not a number"},
+      {"--x " + model + ":golden/x --t 1 --label 4 -o " + out, "labels given, but the model is not class-conditional"},
+      {"--x " + model + ":parameters/out.2.weight --t 1 -o " + out, "adm-unet: input (1,32,3) is not (N, 1, L)"},
+      {"--x " + model + ":golden/x --t 1 --tangent " + model + ":parameters/out.2.bias -o " + out, "--tangent: "},
+      {"--x " + model + ":golden/x --t 1 --device cuda:7 -o " + out, "cuda:7"},
+  };
+  for (const Bad& b : cases) {
+    CAPTURE(b.args);
+    Run r = run("eval --model " + model + " " + b.args);
+    CAPTURE(r.out);
+    CHECK(r.status != 0);
+    CHECK(contains(r.out, b.message));
+    CHECK_FALSE(std::filesystem::exists(out));
+  }
+  Run missing = run("eval --model " + temp("no-such-model.h5") + " --x " + model + " --t 1 -o " + out);
+  CHECK(missing.status != 0);
+  CHECK(contains(missing.out, "no-such-model.h5: no such file"));
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Joins two files of `bench` JSON lines (tweedie's and another implementation's) on op, shape, device
+"""Joins two files of `bench` JSON lines (tweedie's and another implementation's) on op, case, device
 and threads, and prints the medians side by side with the ratio tweedie / other (below 1: tweedie is
 faster). A file may hold several rounds of the same cases (run the two benchmarks alternately and
 append): each side then counts with the median of its rounds, which tames a noisy shared machine.
@@ -20,7 +20,11 @@ def load(path):
             if line.startswith("{"):
                 j = json.loads(line)
                 device = "cuda:0" if j["device"] == "cuda" else j["device"]
-                rows[(j["op"], tuple(j["shape"]), device, j["threads"])].append(j["median_ms"])
+                if "shape" in j:
+                    case = str(j["shape"])
+                else:  # bench unet: the case is the model, batch, size and tangents
+                    case = f'{j["model"]} b{j["batch"]} {j["size"]}px k{j["tangents"]}'
+                rows[(j["op"], case, device, j["threads"])].append(j["median_ms"])
     return rows
 
 
@@ -28,14 +32,14 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     ours, theirs = load(sys.argv[1]), load(sys.argv[2])
-    print(f"{'op':<16} {'shape':<22} {'device':<7} {'threads':>7} {'rounds':>6} {'tweedie ms':>11} {'other ms':>10} {'ratio':>6}")
+    print(f"{'op':<16} {'case':<28} {'device':<7} {'threads':>7} {'rounds':>6} {'tweedie ms':>11} {'other ms':>10} {'ratio':>6}")
     for key, a in ours.items():
         b = theirs.get(key)
         if not b:
             continue
-        op, shape, device, threads = key
+        op, case, device, threads = key
         ma, mb = statistics.median(a), statistics.median(b)
-        print(f"{op:<16} {str(list(shape)):<22} {device:<7} {threads:>7} {min(len(a), len(b)):>6} {ma:>11.3f} {mb:>10.3f} {ma / mb:>6.2f}")
+        print(f"{op:<16} {case:<28} {device:<7} {threads:>7} {min(len(a), len(b)):>6} {ma:>11.3f} {mb:>10.3f} {ma / mb:>6.2f}")
 
 
 if __name__ == "__main__":

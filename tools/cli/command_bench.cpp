@@ -3,12 +3,18 @@
 #include <sstream>
 
 #include "bench/kernel_bench.h"
+#include "bench/unet_bench.h"
 #include "cli/commands.h"
 #include "runtime/error.h"
 #include "runtime/system_info.h"
 
 namespace tweedie::cli {
 namespace {
+
+std::vector<int> default_threads() {
+  int all = host_info().openmp_threads;
+  return all > 1 ? std::vector<int>{1, all} : std::vector<int>{1};
+}
 
 std::vector<int> parse_thread_list(const std::string& text) {
   std::vector<int> out;
@@ -48,16 +54,50 @@ void add_bench_command(CLI::App& app) {
   kernels->callback([flags] {
     bench::KernelBenchOptions o;
     o.device = Device::parse(flags->device);
-    if (flags->threads.empty()) {
-      int all = host_info().openmp_threads;
-      o.threads = all > 1 ? std::vector<int>{1, all} : std::vector<int>{1};
-    } else {
-      o.threads = parse_thread_list(flags->threads);
-    }
+    o.threads = flags->threads.empty() ? default_threads() : parse_thread_list(flags->threads);
     o.filter = flags->filter;
     o.measure.min_seconds = flags->min_seconds;
     o.measure.min_runs = flags->min_runs;
     bench::run_kernel_benchmarks(o, std::cout);
+  });
+
+  auto* unet = bench->add_subcommand("unet", "Time a U-Net's forward pass, linearization, JVP and VJP");
+  struct UnetFlags {
+    std::string model, preset, save_model, device = "cpu", threads, filter;
+    std::int64_t batch = 1, size = 0, tangents = 1;
+    double min_seconds = 0.3;
+    int min_runs = 3;
+  };
+  auto u = std::make_shared<UnetFlags>();
+  std::string presets;
+  for (const std::string& p : bench::unet_presets()) presets += (presets.empty() ? "" : ", ") + p;
+  auto* model = unet->add_option("--model", u->model, "Model file to time");
+  unet->add_option("--preset", u->preset, "Or a built-in configuration with random weights: " + presets)->excludes(model);
+  unet->add_option("--save-model", u->save_model, "Write the preset's random model here (for tools/bench/torch_unet.py)");
+  unet->add_option("--batch", u->batch, "Batch size")->capture_default_str();
+  unet->add_option("--size", u->size, "Image size (default: the model's image_size)");
+  unet->add_option("--tangents", u->tangents, "Tangents per item pushed by one JVP")->capture_default_str();
+  unet->add_option("--filter", u->filter, "Only ops whose name contains this text");
+  unet->add_option("--device", u->device, "cpu or cuda[:N]")->capture_default_str();
+  unet->add_option("--threads", u->threads, "Comma-separated host thread counts (default: 1 and all)");
+  unet->add_option("--min-seconds", u->min_seconds, "Keep timing each op at least this long")->capture_default_str();
+  unet->add_option("--min-runs", u->min_runs, "Time each op at least this many times")->capture_default_str();
+  unet->callback([u] {
+    if (u->model.empty() == u->preset.empty()) throw ArgumentError("bench unet: give --model FILE or --preset NAME");
+    if (u->batch < 1 || u->tangents < 1 || u->size < 0) throw ArgumentError("bench unet: --batch and --tangents must be positive");
+    bench::UnetBenchOptions o;
+    o.model = u->model;
+    o.preset = u->preset;
+    o.save_model = u->save_model;
+    o.device = Device::parse(u->device);
+    o.threads = u->threads.empty() ? default_threads() : parse_thread_list(u->threads);
+    o.batch = u->batch;
+    o.size = u->size;
+    o.tangents = u->tangents;
+    o.filter = u->filter;
+    o.measure.min_seconds = u->min_seconds;
+    o.measure.min_runs = u->min_runs;
+    bench::run_unet_benchmarks(o, std::cout);
   });
 }
 

@@ -1,11 +1,12 @@
 // `tweedie info`: what this build is and what the machine offers. With no GPU or no driver it says so
-// and names the CPU as the device that will be used.
+// and names the CPU as the device that will be used. `tweedie info MODEL.h5` summarises a model file.
 #include <nlohmann/json.hpp>
 
 #include <iostream>
 
 #include "cli/commands.h"
 #include "io/hdf5_file.h"
+#include "io/model_file.h"
 #include "kernels/library_info.h"
 #include "runtime/error.h"
 #include "runtime/system_info.h"
@@ -68,13 +69,40 @@ void print_text(const HostInfo& host, const CudaInfo& gpu) {
     std::cout << "device    cpu (no CUDA device: " << gpu.why_no_device << "; running on the CPU)\n";
 }
 
+nlohmann::json as_json(const ModelSummary& s) {
+  nlohmann::json j = {{"architecture", s.info.architecture}, {"format_version", s.info.version},
+                      {"config", nlohmann::json::parse(s.info.config)}, {"tensors", s.tensors},
+                      {"parameters", s.parameters}, {"stored", s.stored}, {"file_bytes", s.file_bytes},
+                      {"sha256", s.sha256}};
+  j["diffusion"] = s.info.diffusion.empty() ? nlohmann::json(nullptr) : nlohmann::json::parse(s.info.diffusion);
+  return j;
+}
+
+void print_model(const std::string& path, const ModelSummary& s) {
+  std::cout << path << "\n";
+  std::cout << "architecture  " << s.info.architecture << " (model file version " << s.info.version << ")\n";
+  std::cout << "config        " << s.info.config << "\n";
+  std::cout << "parameters    " << s.parameters << " in " << s.tensors << " tensors, stored " << s.stored << ", file "
+            << s.file_bytes << " bytes\n";
+  std::cout << "diffusion     " << (s.info.diffusion.empty() ? "not recorded (tweedie convert --param/--schedule records it)" : s.info.diffusion) << "\n";
+  std::cout << "sha256        " << s.sha256 << " (of the weights' values)\n";
+}
+
 }  // namespace
 
 void add_info_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Describe this build, its libraries, the CPU and any CUDA devices");
   auto json = std::make_shared<bool>(false);
+  auto model = std::make_shared<std::string>();
   cmd->add_flag("--json", *json, "Print one JSON object instead of text");
-  cmd->callback([json] {
+  cmd->add_option("model", *model, "A model file to summarise instead (architecture, config, parameters, checksum)");
+  cmd->callback([json, model] {
+    if (!model->empty()) {
+      ModelSummary s = summarize_model(*model);
+      if (*json) std::cout << as_json(s).dump() << "\n";
+      else print_model(*model, s);
+      return;
+    }
     HostInfo host = host_info();
     CudaInfo gpu = cuda_info();
     if (*json) std::cout << as_json(host, gpu).dump() << "\n";

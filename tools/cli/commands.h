@@ -6,6 +6,8 @@ namespace tweedie::cli {
 
 void add_info_command(CLI::App& app);
 void add_check_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 
 // Thrown by a command that ran but found a failure it already reported (exit status 1, no message).

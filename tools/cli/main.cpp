@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   tweedie::cli::add_info_command(app);
   tweedie::cli::add_check_command(app);
+  tweedie::cli::add_convert_command(app);
+  tweedie::cli::add_eval_command(app);
   tweedie::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,17 @@
+#pragma once
+// Running the real `tweedie` executable from tests.
+#include <string>
+
+namespace tweedie::test {
+
+struct Run {
+  int status;       // exit status; -1 when killed by a signal
+  std::string out;  // stdout and stderr together
+};
+
+Run run(const std::string& args);  // `tweedie ARGS`
+bool contains(const std::string& text, const std::string& part);
+std::string data(const std::string& name);  // a file under tests/data
+std::string temp(const std::string& name);  // a per-process path in the temp folder (not created)
+
+}  // namespace tweedie::test

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""PyTorch counterpart of `tweedie bench unet`: the same ops on the same weights and thread counts,
+printed as the same JSON lines (tools/bench/compare.py joins them).
+
+    build/cpu/tools/tweedie bench unet --preset adm-small-64 --save-model small.h5 > tweedie.jsonl
+    python3 tools/bench/torch_unet.py --model small.h5 >> torch.jsonl
+
+The network is tools/golden/adm.py (guided-diffusion's UNetModel, re-implemented with the same
+parameter names). Ops: forward (no autograd), linearize (torch.func.linearize), linearize+jvp
+(torch.func.jvp), jvp (the linearized function applied to one more tangent), vjp (torch.func.vjp's
+pullback applied to one cotangent). Needs torch, h5py.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import h5py
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
+from adm import UNetModel  # noqa: E402
+
+
+def load(path):
+    with h5py.File(path, "r") as f:
+        if f.attrs["architecture"] != "adm-unet":
+            sys.exit(f"{path}: only adm-unet models are supported here")
+        config = json.loads(f.attrs["config"])
+        model = UNetModel(**config)
+        state = {k: torch.from_numpy(f["parameters"][k][()].astype("float32")) for k in f["parameters"]}
+    model.load_state_dict(state)
+    return model.eval(), config
+
+
+def measure(fn, min_runs, min_seconds):
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < min_seconds:
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times), min(times), len(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--name", default=None, help="model name in the output (default: the file name)")
+    parser.add_argument("--threads", default=str(torch.get_num_threads()))
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--size", type=int, default=0)
+    parser.add_argument("--min-runs", type=int, default=3)
+    parser.add_argument("--min-seconds", type=float, default=0.3)
+    args = parser.parse_args()
+    model, cfg = load(args.model)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    size = args.size or cfg["image_size"]
+    spatial = (size,) * cfg["dims"]
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn((args.batch, cfg["in_channels"], *spatial), generator=gen)
+    t = torch.full((args.batch,), 500.0)
+    labels = torch.ones(args.batch, dtype=torch.long) if cfg.get("num_classes") else None
+
+    def f(xx):
+        return model(xx, t, labels) if labels is not None else model(xx, t)
+
+    y = f(x)
+    v = torch.randn(x.shape, generator=gen)
+    u = torch.randn(y.shape, generator=gen)
+    name = args.name or os.path.splitext(os.path.basename(args.model))[0]
+    for threads in [int(n) for n in args.threads.split(",")]:
+        torch.set_num_threads(threads)
+        _, jvp_fn = torch.func.linearize(f, x)
+        _, vjp_fn = torch.func.vjp(f, x)
+
+        def forward():
+            with torch.no_grad():
+                f(x)
+
+        ops = {
+            "forward": forward,
+            "linearize": lambda: torch.func.linearize(f, x),
+            "linearize+jvp": lambda: torch.func.jvp(f, (x,), (v,)),
+            "jvp": lambda: jvp_fn(v),
+            "vjp": lambda: vjp_fn(u),
+        }
+        for op, fn in ops.items():
+            med, best, runs = measure(fn, args.min_runs, args.min_seconds)
+            print(json.dumps({"bench": "unet", "impl": "torch", "model": name, "op": op, "batch": args.batch,
+                              "size": size, "tangents": 1, "device": "cpu", "threads": threads, "median_ms": med,
+                              "min_ms": best, "runs": runs}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

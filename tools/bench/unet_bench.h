@@ -1,0 +1,34 @@
+#pragma once
+// `tweedie bench unet`: the cost of one network evaluation and of its derivatives, on a model file or
+// a built-in preset with random weights. One JSON line per (op, threads):
+//   forward          y = f(x)
+//   linearize        forward, keeping what derivatives need
+//   linearize+jvp    the two together (what a single JVP at a new point costs)
+//   jvp              one more tangent through an existing linearization
+//   vjp              one cotangent back through an existing linearization (input cotangent only)
+// tools/bench/torch_unet.py times the same ops in PyTorch on the same weights.
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "bench/measure.h"
+#include "runtime/device.h"
+
+namespace tweedie::bench {
+
+struct UnetBenchOptions {
+  std::string model;          // a model file, or
+  std::string preset;         // a built-in configuration (random weights)
+  std::string save_model;     // write the (preset) model here, for the PyTorch side
+  Device device;
+  std::vector<int> threads;
+  std::int64_t batch = 1, size = 0;  // size 0: the model's image_size
+  std::int64_t tangents = 1;         // tangents per item pushed in one jvp
+  std::string filter;                // only ops whose name contains this
+  MeasureOptions measure;
+};
+
+std::vector<std::string> unet_presets();
+void run_unet_benchmarks(const UnetBenchOptions& options, std::ostream& out);
+
+}  // namespace tweedie::bench
