@@ -36,31 +36,26 @@ struct FlagReader {
   [[noreturn]] void bad(const char* name, const std::string& value, const char* expected) const {
     throw ArgumentError(cat(where, ": ", name, " = \"", value, "\" is not ", expected));
   }
-  std::int64_t integer(const char* name, std::int64_t fallback) const {
+  // `parse` is std::stoll or std::stod; the whole text must be consumed.
+  template <class T, class Parse>
+  T parsed(const char* name, T fallback, const char* expected, Parse parse) const {
     const std::string* v = find(name);
     if (!v) return fallback;
     std::size_t used = 0;
-    std::int64_t x = 0;
+    T x{};
     try {
-      x = std::stoll(*v, &used);
+      x = parse(*v, &used);
     } catch (const std::exception&) {
-      bad(name, *v, "an integer");
+      bad(name, *v, expected);
     }
-    if (used != v->size()) bad(name, *v, "an integer");
+    if (used != v->size()) bad(name, *v, expected);
     return x;
   }
+  std::int64_t integer(const char* name, std::int64_t fallback) const {
+    return parsed<std::int64_t>(name, fallback, "an integer", [](const std::string& s, std::size_t* used) { return std::stoll(s, used); });
+  }
   double number(const char* name, double fallback) const {
-    const std::string* v = find(name);
-    if (!v) return fallback;
-    std::size_t used = 0;
-    double x = 0;
-    try {
-      x = std::stod(*v, &used);
-    } catch (const std::exception&) {
-      bad(name, *v, "a number");
-    }
-    if (used != v->size()) bad(name, *v, "a number");
-    return x;
+    return parsed<double>(name, fallback, "a number", [](const std::string& s, std::size_t* used) { return std::stod(s, used); });
   }
   bool boolean(const char* name, bool fallback) const {
     const std::string* v = find(name);

@@ -85,6 +85,21 @@ TEST_CASE("a guided-diffusion style YAML config file gives the same model as the
   REQUIRE_MESSAGE(r.status == 0, r.out);
   CHECK(sha256_of(model) == sha256_of(data("adm_legacy_scaleshift_updown.h5")));
 
+  // The diffusion settings of such files are recorded; flags override them.
+  std::ofstream(yaml, std::ios::app) << "noise_schedule: cosine\ndiffusion_steps: 4000\n";
+  Run cosine = run("convert " + checkpoint("adm_legacy.pt") + " --config " + yaml + " -o " + dir.file("cos.h5"));
+  REQUIRE_MESSAGE(cosine.status == 0, cosine.out);
+  CHECK_FALSE(contains(cosine.out, "ignoring"));
+  auto schedule = nlohmann::json::parse(H5File::open(dir.file("cos.h5")).string_attribute("", "diffusion"))["schedule"];
+  CHECK(schedule == nlohmann::json::parse(R"({"kind":"cosine","timesteps":4000,"s":0.008})"));
+  Run linear = run("convert " + checkpoint("adm_legacy.pt") + " --config " + yaml + " --schedule linear --timesteps 250 -o " + dir.file("lin.h5"));
+  REQUIRE_MESSAGE(linear.status == 0, linear.out);
+  schedule = nlohmann::json::parse(H5File::open(dir.file("lin.h5")).string_attribute("", "diffusion"))["schedule"];
+  CHECK(schedule["kind"] == "linear");
+  CHECK(schedule["timesteps"] == 250);
+  CHECK(schedule["beta_start"].get<double>() == doctest::Approx(4e-4));  // guided-diffusion's 1000/T scaling
+  CHECK(schedule["beta_end"].get<double>() == doctest::Approx(0.08));
+
   // A flag overrides the file: two res blocks per level no longer match the checkpoint.
   expect_refused(checkpoint("adm_legacy.pt") + " --config " + yaml + " --num_res_blocks 2", "missing: ", dir.file("n.h5"));
 }

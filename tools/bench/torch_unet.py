@@ -55,6 +55,7 @@ def main():
     parser.add_argument("--size", type=int, default=0)
     parser.add_argument("--min-runs", type=int, default=3)
     parser.add_argument("--min-seconds", type=float, default=0.3)
+    parser.add_argument("--filter", default="", help="only ops whose name contains this text (as tweedie's)")
     args = parser.parse_args()
     model, cfg = load(args.model)
     for p in model.parameters():
@@ -75,8 +76,10 @@ def main():
     name = args.name or os.path.splitext(os.path.basename(args.model))[0]
     for threads in [int(n) for n in args.threads.split(",")]:
         torch.set_num_threads(threads)
-        _, jvp_fn = torch.func.linearize(f, x)
-        _, vjp_fn = torch.func.vjp(f, x)
+        wanted = [op for op in ("forward", "linearize", "linearize+jvp", "jvp", "vjp") if args.filter in op]
+        # Tracing torch.func.linearize takes seconds to minutes: only when the jvp op is timed.
+        jvp_fn = torch.func.linearize(f, x)[1] if "jvp" in wanted else None
+        vjp_fn = torch.func.vjp(f, x)[1] if "vjp" in wanted else None
 
         def forward():
             with torch.no_grad():
@@ -89,7 +92,8 @@ def main():
             "jvp": lambda: jvp_fn(v),
             "vjp": lambda: vjp_fn(u),
         }
-        for op, fn in ops.items():
+        for op in wanted:
+            fn = ops[op]
             med, best, runs = measure(fn, args.min_runs, args.min_seconds)
             print(json.dumps({"bench": "unet", "impl": "torch", "model": name, "op": op, "batch": args.batch,
                               "size": size, "tangents": 1, "device": "cpu", "threads": threads, "median_ms": med,

@@ -38,10 +38,12 @@ std::vector<std::int64_t> parse_integers(const std::string& flag, const std::str
 
 DatasetRef parse_dataset_ref(const std::string& flag, const std::string& text, const std::string& preferred) {
   // FILE:DATASET, unless the whole text names an existing file (file names may contain ':').
+  if (text.empty()) throw ArgumentError(cat(flag, ": expected FILE or FILE:DATASET"));
   std::size_t colon = text.rfind(':');
   std::error_code ec;
-  if (colon != std::string::npos && !std::filesystem::exists(text, ec)) return {text.substr(0, colon), text.substr(colon + 1)};
-  return {text, preferred};
+  if (colon == std::string::npos || std::filesystem::exists(text, ec)) return {text, preferred};
+  if (colon == 0 || colon + 1 == text.size()) throw ArgumentError(cat(flag, ": '", text, "' is not FILE or FILE:DATASET"));
+  return {text.substr(0, colon), text.substr(colon + 1)};
 }
 
 Tensor read_dataset(const std::string& flag, const DatasetRef& ref, Device device) {

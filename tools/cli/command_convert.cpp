@@ -56,15 +56,23 @@ bool given(const ConvertFlags& f, const char* name) {
 void apply_config_file(ConvertFlags& f, const std::vector<std::string>& model_keys) {
   if (f.config.empty()) return;
   for (const auto& [key, value] : read_config_file(f.config)) {
+    // Command-line flags win over the file.
     if (contains(model_keys, key)) {
-      f.model.emplace(key, value);  // a command-line flag wins over the file
-    } else if ((key == "diffusion_steps" || key == "steps") && !given(f, "--timesteps")) {
-      f.diffusion.timesteps = std::stoll(value);
-    } else if (key == "noise_schedule" && !given(f, "--schedule")) {
-      f.diffusion.schedule = value;
-    } else if (key == "predict_xstart" && !given(f, "--param")) {
-      if (value == "true" || value == "True") f.diffusion.param = "x0";
-    } else if (key == "model_mean_type" && !given(f, "--param")) {
+      f.model.emplace(key, value);
+    } else if (key == "diffusion_steps" || key == "steps") {
+      if (!given(f, "--timesteps")) {
+        try {
+          f.diffusion.timesteps = std::stoll(value);
+        } catch (const std::exception&) {
+          throw ArgumentError(cat(f.config, ": ", key, " '", value, "' is not an integer"));
+        }
+      }
+    } else if (key == "noise_schedule") {
+      if (!given(f, "--schedule")) f.diffusion.schedule = value;
+    } else if (key == "predict_xstart") {
+      if (!given(f, "--param") && (value == "true" || value == "True")) f.diffusion.param = "x0";
+    } else if (key == "model_mean_type") {
+      if (given(f, "--param")) continue;
       if (value == "epsilon") f.diffusion.param = "eps";
       else if (value == "start_x") f.diffusion.param = "x0";
       else throw ArgumentError(cat(f.config, ": model_mean_type '", value, "' is not epsilon or start_x"));
