@@ -122,9 +122,9 @@ std::string diffusion_json(const ConvertFlags& f, const std::string& architectur
     if (d.schedule.empty()) d.schedule = "linear";
   }
   if (d.param.empty() && d.schedule.empty()) return "";
-  require(!d.param.empty(), "--param: say what the network predicts (eps, x0, v or score) alongside --schedule");
+  require(!d.param.empty(), "--param: say what the network predicts (eps, x0, v, score or edm) alongside --schedule");
   require(!d.schedule.empty(), "--schedule: say which diffusion the network was trained for (linear, cosine, vp, ve, edm)");
-  require(contains({"eps", "x0", "v", "score"}, d.param), cat("--param: '", d.param, "' is not eps, x0, v or score"));
+  require(contains({"eps", "x0", "v", "score", "edm"}, d.param), cat("--param: '", d.param, "' is not eps, x0, v, score or edm"));
   json s = {{"kind", d.schedule}};
   std::string time_input;
   if (d.schedule == "linear" || d.schedule == "cosine") {
@@ -141,7 +141,7 @@ std::string diffusion_json(const ConvertFlags& f, const std::string& architectur
       s["s"] = d.cosine_s;
     }
     time_input = "index";
-  } else if (d.schedule == "vp") {
+  } else if (d.schedule == "vp" || d.schedule == "subvp") {
     require(0 < d.beta_min && d.beta_min < d.beta_max, cat("--beta-min/--beta-max: need 0 < ", d.beta_min, " < ", d.beta_max));
     s["beta_min"] = d.beta_min, s["beta_max"] = d.beta_max;
     time_input = "999t";
@@ -156,7 +156,7 @@ std::string diffusion_json(const ConvertFlags& f, const std::string& architectur
     }
     time_input = ve ? "sigma" : "edm";
   } else {
-    throw ArgumentError(cat("--schedule: '", d.schedule, "' is not linear, cosine, vp, ve or edm"));
+    throw ArgumentError(cat("--schedule: '", d.schedule, "' is not linear, cosine, vp, subvp, ve or edm"));
   }
   if (!d.time_input.empty()) {
     require(contains({"index", "999t", "t", "sigma", "log-sigma", "edm"}, d.time_input),
@@ -166,6 +166,10 @@ std::string diffusion_json(const ConvertFlags& f, const std::string& architectur
   json j = {{"parameterization", d.param}, {"schedule", s}, {"time_input", time_input},
             {"learned_variance", learned_variance && d.param == "eps"}};
   if (d.param == "score") j["scale_by_sigma"] = d.scale_by_sigma;
+  if (d.param == "edm") {
+    if (d.time_input.empty()) j["time_input"] = "edm";
+    j["sigma_data"] = d.sigma_data;
+  }
   return j.dump();
 }
 
@@ -217,8 +221,8 @@ void add_convert_command(CLI::App& app) {
   auto* d = cmd->add_option_group("diffusion", "What the network predicts and for which diffusion (recorded in the file)");
   DiffusionFlags& df = f->diffusion;
   f->diffusion_options = {
-      d->add_option("--param", df.param, "eps, x0, v or score (adm default: eps)"),
-      d->add_option("--schedule", df.schedule, "linear, cosine (discrete), vp, ve, edm (adm default: linear)"),
+      d->add_option("--param", df.param, "eps, x0, v, score, or edm (Karras preconditioning) (adm default: eps)"),
+      d->add_option("--schedule", df.schedule, "linear, cosine (discrete tables), vp, subvp, ve, edm (adm default: linear)"),
       d->add_option("--timesteps,--diffusion_steps", df.timesteps, "Discrete steps (linear, cosine)")->capture_default_str(),
       d->add_option("--beta-start", df.beta_start, "linear: first beta (default 1e-4 x 1000/timesteps)"),
       d->add_option("--beta-end", df.beta_end, "linear: last beta (default 0.02 x 1000/timesteps)"),
@@ -227,7 +231,7 @@ void add_convert_command(CLI::App& app) {
       d->add_option("--beta-max", df.beta_max, "vp: beta(1)")->capture_default_str(),
       d->add_option("--sigma-min", df.sigma_min, "ve / edm: smallest sigma (default 0.01 / 0.002)"),
       d->add_option("--sigma-max", df.sigma_max, "ve / edm: largest sigma (default 50 / 80)"),
-      d->add_option("--sigma-data", df.sigma_data, "edm: data standard deviation")->capture_default_str(),
+      d->add_option("--sigma-data", df.sigma_data, "edm schedule or edm parameterisation: data standard deviation")->capture_default_str(),
       d->add_option("--rho", df.rho, "edm: time-step exponent")->capture_default_str(),
       d->add_option("--time-input", df.time_input, "What the network's time input is: index, 999t, t, sigma, log-sigma, edm"),
       d->add_flag("--scale-by-sigma", df.scale_by_sigma, "score: the network output is divided by sigma (score_sde)")};

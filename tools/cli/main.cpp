@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   tweedie::cli::add_check_command(app);
   tweedie::cli::add_convert_command(app);
   tweedie::cli::add_eval_command(app);
+  tweedie::cli::add_sample_command(app);
   tweedie::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,24 @@
+#pragma once
+// A denoiser from a file: a tweedie model file (network + the parameterisation and process in its
+// `diffusion` attribute) or an exact prior file (Gaussian or Gaussian mixture, io/FORMAT.md), told
+// apart by the root attribute `format`.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "samplers/denoiser.h"
+
+namespace tweedie {
+
+struct DenoiserOptions {
+  // The process ("vp", "ve:sigma_max=50", ...; samplers/process.h). Required for exact priors, which
+  // carry none; for a model file it replaces the recorded schedule.
+  std::string process_spec;
+  std::vector<std::int64_t> labels;  // class labels for class-conditional models: one, or one per sample
+  bool clamp = false;                // clip E[x | x_t] to [-1, 1] (guided-diffusion's clip_denoised)
+};
+
+std::unique_ptr<samplers::Denoiser> load_denoiser(const std::string& path, const DenoiserOptions& options, Device device);
+
+}  // namespace tweedie

@@ -1,0 +1,43 @@
+#pragma once
+// Unconditional (and, through a posterior denoiser, conditional) sampling loops, written only against
+// Denoiser: Euler-Maruyama on the reverse SDE, the probability-flow ODE (Euler, Heun), predictor-
+// corrector with Langevin correction, DDPM ancestral, DDIM(eta), and EDM's Heun.
+//
+// Noise is Philox keyed by (seed, step, sample index), so a sample does not depend on the batch it was
+// drawn in, the thread count or the device.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "runtime/context.h"
+#include "runtime/tensor.h"
+#include "samplers/denoiser.h"
+
+namespace tweedie::samplers {
+
+struct SamplerOptions {
+  std::string kind = "ddim";  // em, ode-euler, ode-heun, pc, ddpm, ddim, edm-heun
+  int steps = 50;
+  double eta = 0.0;          // ddim: 0 deterministic, 1 as ancestral
+  double snr = 0.16;         // pc: Langevin signal-to-noise ratio (score_sde)
+  int corrector_steps = 1;   // pc: Langevin steps per predictor step
+  bool denoise_last = true;  // return E[x | x_{t_min}] rather than x_{t_min} (score_sde's noise removal)
+};
+
+struct StepInfo {
+  int step = 0, steps = 0;
+  double t = 0, t_next = 0;
+  const Tensor* x = nullptr;   // x_t before the step
+  const Tensor* x0 = nullptr;  // the denoiser's E[x | x_t] at this step
+};
+using StepHook = std::function<void(const StepInfo&)>;
+
+std::vector<std::string> sampler_kinds();
+
+// Draws `count` samples with indices first_index .. first_index + count - 1 (the index keys the noise).
+// Returns (count, item_shape...). The hook, when set, sees every step (progress bars, diagnostics).
+Tensor sample(Context& ctx, const Denoiser& denoiser, const SamplerOptions& options, std::int64_t count,
+              std::uint64_t seed, std::int64_t first_index = 0, const StepHook& hook = {});
+
+}  // namespace tweedie::samplers
