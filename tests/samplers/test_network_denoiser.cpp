@@ -71,7 +71,8 @@ std::unique_ptr<NetworkDenoiser> make(const std::string& model, ClosedForm::Kind
 
 Shape batch_of(const Denoiser& d, std::int64_t n) {
   std::vector<std::int64_t> dims{n};
-  for (std::int64_t e : d.item_shape().dims()) dims.push_back(e);
+  const Shape item = d.item_shape();  // dims() views the Shape, which must outlive the loop
+  for (std::int64_t e : item.dims()) dims.push_back(e);
   return Shape(std::span<const std::int64_t>(dims));
 }
 
