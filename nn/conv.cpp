@@ -92,7 +92,8 @@ void input_cotangent_host(Context& ctx, const Geometry& g, const float* pw, cons
     // With stride 1 the adjoint is itself a convolution: of gy with the kernel flipped in space and
     // transposed in channels, padded by k - 1 - p. One im2col and one GEMM with the long inner
     // dimension Cout*k*k, like the forward pass; the general route below multiplies with inner
-    // dimension Cout and then folds a (Cin*k*k, H*W) result (measured 1.6x slower on ADM layers).
+    // dimension Cout and then folds a (Cin*k*k, H*W) result. Whole U-Net VJP, adm-small-64: 163 vs
+    // 195 ms on 1 thread, 106 vs 118 ms on 2 (this route vs the general one).
     float* flipped = scratch.take<float>(g.out_c * K);  // (Cin, Cout, kh, kw)
     for (std::int64_t o = 0; o < g.out_c; ++o)
       for (std::int64_t c = 0; c < g.g.channels; ++c)
