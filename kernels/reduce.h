@@ -75,24 +75,25 @@ TW_HD inline Moments merge_moments(const Moments& a, const Moments& b) {
   return {n, a.mean + delta * (b.count / n), a.m2 + b.m2 + delta * delta * (a.count * b.count / n)};
 }
 
+// Moments of n contiguous values in two passes, the mean and then squared deviations from it: for
+// blocks that sit in cache (a reduction chunk, a GroupNorm group).
+inline Moments block_moments(const float* p, std::int64_t n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (std::int64_t i = 0; i < n; ++i) s += p[i];
+  double mean = s / double(n), m2 = 0;
+#pragma omp simd reduction(+ : m2)
+  for (std::int64_t i = 0; i < n; ++i) m2 += (p[i] - mean) * (p[i] - mean);
+  return {double(n), mean, m2};
+}
+
 struct MomentsReducer {
   using Value = Moments;
   const float* x;
   TW_HD Value identity() const { return {0, 0, 0}; }
   TW_HD Value element(std::int64_t i) const { return {1, double(x[i]), 0}; }
   TW_HD static Value combine(const Value& a, const Value& b) { return merge_moments(a, b); }
-  // Two passes over a chunk that sits in cache: the mean, then squared deviations from it.
-  Value chunk(std::int64_t begin, std::int64_t end) const {
-    const float* p = x + begin;
-    const std::int64_t n = end - begin;
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (std::int64_t i = 0; i < n; ++i) s += p[i];
-    double mean = s / double(n), m2 = 0;
-#pragma omp simd reduction(+ : m2)
-    for (std::int64_t i = 0; i < n; ++i) m2 += (p[i] - mean) * (p[i] - mean);
-    return {double(n), mean, m2};
-  }
+  Value chunk(std::int64_t begin, std::int64_t end) const { return block_moments(x + begin, end - begin); }
 };
 
 struct MomentsToMeanVar {

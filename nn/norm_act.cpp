@@ -4,6 +4,7 @@
 
 #include "kernels/axpby.h"
 #include "kernels/channel_ops.h"
+#include "kernels/reduce.h"
 #include "runtime/check.h"
 #include "runtime/parallel.h"
 
@@ -20,18 +21,12 @@ void forward_host(Context& ctx, const NormActGeometry& g, float eps, const float
       ctx.threads(), g.batch * g.groups,
       [&](std::int64_t task) {
         std::int64_t n = task / g.groups, c0 = task % g.groups * cg, base = (n * g.channels + c0) * S;
-        const float* xs = x + base;
-        double sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (std::int64_t i = 0; i < M; ++i) sum += xs[i];
-        double mu = sum / double(M), m2 = 0;
-#pragma omp simd reduction(+ : m2)
-        for (std::int64_t i = 0; i < M; ++i) m2 += (xs[i] - mu) * (xs[i] - mu);
-        float mean = float(mu), rstd = float(1.0 / std::sqrt(m2 / double(M) + double(eps)));
+        Moments m = block_moments(x + base, M);
+        float mean = float(m.mean), rstd = float(1.0 / std::sqrt(m.m2 / double(M) + double(eps)));
         if (mean_out) mean_out[task] = mean, rstd_out[task] = rstd;
         for (std::int64_t c = 0; c < cg; ++c) {
           ChannelAffine k = channel_affine(w, b, mod, g.channels, n, c0 + c);
-          const float* xr = xs + c * S;
+          const float* xr = x + base + c * S;
           float* yr = y + base + c * S;
 #pragma omp simd
           for (std::int64_t s = 0; s < S; ++s) yr[s] = norm_act_value((xr[s] - mean) * rstd * k.a + k.b, silu);
