@@ -12,12 +12,15 @@
 #include <string>
 
 #include "io/checkpoint.h"
+#include "io/zip_archive.h"
 
 namespace tweedie {
 
 TensorDict read_torch_checkpoint(const std::string& path);
+TensorDict read_torch_checkpoint(const ZipArchive& zip);  // the zip format, from an archive already open
 TensorDict read_safetensors(const std::string& path);
 TensorDict read_npz(const std::string& path);
+TensorDict read_npz(const ZipArchive& archive);
 RawTensor read_npy(const std::vector<std::uint8_t>& bytes, const std::string& what);
 TensorDict read_checkpoint(const std::string& path);
 

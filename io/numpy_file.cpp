@@ -283,8 +283,10 @@ RawTensor read_npy(const std::vector<std::uint8_t>& bytes, const std::string& wh
   return t;
 }
 
-TensorDict read_npz(const std::string& path) {
-  const ZipArchive archive = ZipArchive::open(path);
+TensorDict read_npz(const std::string& path) { return read_npz(ZipArchive::open(path)); }
+
+TensorDict read_npz(const ZipArchive& archive) {
+  const std::string& path = archive.path();
   constexpr std::string_view suffix = ".npy";
   TensorDict tensors;
   for (const ZipArchive::Entry& entry : archive.entries()) {

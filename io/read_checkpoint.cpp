@@ -29,11 +29,12 @@ TensorDict read_checkpoint(const std::string& path) {
   if (std::filesystem::is_directory(path)) throw IoError(cat(path, ": is a folder, not a checkpoint file"));
   std::vector<std::uint8_t> head = first_bytes(path, 16);
   if (looks_like_zip(head)) {
-    // PyTorch's zip format holds <prefix>/data.pkl; an .npz holds only .npy entries.
-    ZipArchive zip = ZipArchive::open(path);
+    // PyTorch's zip format holds <prefix>/data.pkl; an .npz holds only .npy entries. The archive is
+    // read once and handed to the reader.
+    const ZipArchive zip = ZipArchive::open(path);
     for (const ZipArchive::Entry& e : zip.entries())
-      if (ends_with(e.name, "/data.pkl") || e.name == "data.pkl") return read_torch_checkpoint(path);
-    return read_npz(path);
+      if (ends_with(e.name, "/data.pkl") || e.name == "data.pkl") return read_torch_checkpoint(zip);
+    return read_npz(zip);
   }
   static const std::uint8_t npy_magic[] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   if (head.size() >= 6 && std::equal(npy_magic, npy_magic + 6, head.begin())) {

@@ -311,8 +311,8 @@ void check_byteorder(const ZipArchive& zip, const std::string& prefix) {
   throw IoError(cat(zip.path(), ": ", prefix, "byteorder is neither \"little\" nor \"big\""));
 }
 
-TensorDict read_zip_checkpoint(const std::string& path) {
-  const ZipArchive zip = ZipArchive::open(path);
+TensorDict read_zip_checkpoint(const ZipArchive& zip) {
+  const std::string& path = zip.path();
   const std::string prefix = zip_prefix(zip);
   check_byteorder(zip, prefix);
   const std::string pkl = prefix + "data.pkl";
@@ -429,8 +429,10 @@ bool starts_like_zip(const std::string& path) {
 }  // namespace
 
 TensorDict read_torch_checkpoint(const std::string& path) {
-  if (starts_like_zip(path)) return read_zip_checkpoint(path);
+  if (starts_like_zip(path)) return read_zip_checkpoint(ZipArchive::open(path));
   return read_legacy_checkpoint(path);
 }
+
+TensorDict read_torch_checkpoint(const ZipArchive& zip) { return read_zip_checkpoint(zip); }
 
 }  // namespace tweedie
