@@ -38,12 +38,11 @@ struct Loop {
     axpby(ctx, float(-1.0 / s2), x, float(a / s2), score);
   }
 
-  // The probability-flow ODE's velocity dx/dt = f x - g^2 score / 2 at (x, t), denoising x first.
-  void ode_velocity(const Tensor& x, double t, Tensor& v) {
-    Tensor x0 = like(x);
-    d.denoise(ctx, x, t, x0);
+  // The drift of the reverse SDE (g2_weight 1) or of the probability-flow ODE (g2_weight 1/2) at
+  // (x, t), given E[x | x_t]: dx/dt = f x - g2_weight g^2 score.
+  void velocity(const Tensor& x, const Tensor& x0, double t, double g2_weight, Tensor& v) const {
     score_from(x, x0, t, v);
-    axpby(ctx, float(p.drift(t)), x, float(-0.5 * p.diffusion2(t)), v);
+    axpby(ctx, float(p.drift(t)), x, float(-g2_weight * p.diffusion2(t)), v);
   }
 };
 
@@ -56,9 +55,8 @@ void require_continuous(const Process& p, const std::string& kind) {
 // One step of each kind, from x at t to s < t. `x0` is E[x | x_t], already computed.
 void step_em(Loop& L, Tensor& x, const Tensor& x0, double t, double s, bool last) {
   Tensor v = L.like(x);
-  L.score_from(x, x0, t, v);
-  double dt = s - t;
-  axpby(L.ctx, float(L.p.drift(t)), x, float(-L.p.diffusion2(t)), v);  // reverse-SDE drift
+  L.velocity(x, x0, t, 1.0, v);
+  const double dt = s - t;
   axpby(L.ctx, float(dt), v, 1.0f, x);
   if (last) return;  // score_sde returns the mean of the last step
   Tensor z = L.like(x);
@@ -68,18 +66,18 @@ void step_em(Loop& L, Tensor& x, const Tensor& x0, double t, double s, bool last
 
 void step_ode_euler(Loop& L, Tensor& x, const Tensor& x0, double t, double s) {
   Tensor v = L.like(x);
-  L.score_from(x, x0, t, v);
-  axpby(L.ctx, float(L.p.drift(t)), x, float(-0.5 * L.p.diffusion2(t)), v);
+  L.velocity(x, x0, t, 0.5, v);
   axpby(L.ctx, float(s - t), v, 1.0f, x);
 }
 
+// Heun: an Euler step to y, then the average of the velocities at (x, t) and (y, s).
 void step_ode_heun(Loop& L, Tensor& x, const Tensor& x0, double t, double s) {
-  Tensor v = L.like(x), v2 = L.like(x), y = L.like(x);
-  L.score_from(x, x0, t, v);
-  axpby(L.ctx, float(L.p.drift(t)), x, float(-0.5 * L.p.diffusion2(t)), v);
+  Tensor v = L.like(x), v2 = L.like(x), y = L.like(x), y0 = L.like(x);
+  L.velocity(x, x0, t, 0.5, v);
   y.copy_from(x);
   axpby(L.ctx, float(s - t), v, 1.0f, y);
-  L.ode_velocity(y, s, v2);
+  L.d.denoise(L.ctx, y, s, y0);
+  L.velocity(y, y0, s, 0.5, v2);
   axpby(L.ctx, float(0.5 * (s - t)), v, 1.0f, x);
   axpby(L.ctx, float(0.5 * (s - t)), v2, 1.0f, x);
 }
