@@ -42,6 +42,27 @@ Tensor Tensor::reshape(const Shape& shape) const {
   return t;
 }
 
+Tensor Tensor::view_as_real() const {
+  if (dtype_ != DType::c64) throw DTypeError(cat("view_as_real needs a c64 tensor, not ", str()));
+  if (rank() >= kMaxRank) throw ShapeError(cat("view_as_real: ", str(), " has no room for another axis"));
+  std::vector<std::int64_t> dims(shape_.dims().begin(), shape_.dims().end());
+  dims.push_back(2);
+  Tensor t = *this;
+  t.shape_ = Shape(std::span<const std::int64_t>(dims));
+  t.dtype_ = DType::f32;
+  return t;
+}
+
+Tensor Tensor::view_as_complex() const {
+  if (dtype_ != DType::f32 || rank() == 0 || shape_[-1] != 2)
+    throw DTypeError(cat("view_as_complex needs an f32 tensor whose last axis is 2, not ", str()));
+  std::vector<std::int64_t> dims(shape_.dims().begin(), shape_.dims().end() - 1);
+  Tensor t = *this;
+  t.shape_ = Shape(std::span<const std::int64_t>(dims));
+  t.dtype_ = DType::c64;
+  return t;
+}
+
 Tensor Tensor::slice(std::int64_t start, std::int64_t length) const {
   if (rank() == 0) throw ShapeError("cannot slice a scalar tensor");
   if (start < 0 || length < 0 || start + length > shape_[0])

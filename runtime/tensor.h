@@ -64,6 +64,9 @@ class Tensor {
   // Views: share storage, no copy.
   Tensor reshape(const Shape& shape) const;                  // same number of elements
   Tensor slice(std::int64_t start, std::int64_t length) const;  // rows [start, start+length) of dim 0
+  // A c64 tensor as f32 with a last axis of 2 (real, imaginary), and back (the last axis must be 2).
+  Tensor view_as_real() const;
+  Tensor view_as_complex() const;
   bool shares_storage_with(const Tensor& other) const { return storage_ && storage_ == other.storage_; }
 
   // Copies.

@@ -1,0 +1,1 @@
+#include "kernels/count_noise.h"

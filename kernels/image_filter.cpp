@@ -1,0 +1,1 @@
+#include "kernels/image_filter.h"

@@ -1,0 +1,1 @@
+#include "samplers/noise/likelihood.h"

@@ -1,0 +1,3 @@
+#pragma once
+#include "samplers/noise/noise_model.h"
+#include "samplers/operators/operator.h"

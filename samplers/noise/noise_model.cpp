@@ -1,0 +1,1 @@
+#include "samplers/noise/noise_model.h"

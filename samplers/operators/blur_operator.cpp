@@ -1,0 +1,1 @@
+#include "samplers/operators/operator.h"
