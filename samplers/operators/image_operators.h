@@ -30,6 +30,8 @@ std::unique_ptr<Operator> make_downsample(const Signal& x, std::int64_t factor, 
 
 // 2-D blur of every channel of (C, H, W) by a kernel (kh, kw) (odd sizes, centred): circular
 // convolution through the FFT, or convolution of the reflect-padded image (output (C, H, W)).
+// Convolution proper, y[i,j] = sum k[a,b] x[i - a + kh/2, j - b + kw/2]: the kernel is the
+// point-spread function (DPS's Blurkernel correlates instead; the two differ for asymmetric kernels).
 enum class BlurBoundary { circular, reflect };
 std::unique_ptr<Operator> make_blur(const Signal& x, const Tensor& kernel, BlurBoundary boundary, std::string description, Device device);
 // Kernels on the host, normalised to sum 1: a Gaussian of `size` x `size` and standard deviation

@@ -47,6 +47,14 @@ std::int64_t Operator::batch_of_input(const Context& ctx, const Tensor& x, const
 std::int64_t Operator::batch_of_output(const Context& ctx, const Tensor& y, const char* role) const {
   return batch_of(*this, ctx, y, output_, role);
 }
+void Operator::check_observations(const Tensor& y, const std::string& where) const {
+  bool ok = y.dtype() == output_.dtype && y.rank() == output_.shape.rank() + 1;
+  for (int a = 0; ok && a < output_.shape.rank(); ++a) ok = y.dim(a + 1) == output_.shape[a];
+  if (!ok)
+    throw ShapeError(cat(where, ": y is ", y.shape().str(), " ", dtype_name(y.dtype()), " but operator '", describe(), "' gives (N, ",
+                         output_.str().substr(1)));
+}
+
 Tensor Operator::make_input(std::int64_t batch, Device device) const { return Tensor::empty(batched(batch, input_.shape), device, input_.dtype); }
 Tensor Operator::make_output(std::int64_t batch, Device device) const { return Tensor::empty(batched(batch, output_.shape), device, output_.dtype); }
 

@@ -55,6 +55,9 @@ class Operator {
   // device; errors name the operator, the role ("x", "y", "dx") and both shapes.
   std::int64_t batch_of_input(const Context& ctx, const Tensor& x, const char* role = "x") const;
   std::int64_t batch_of_output(const Context& ctx, const Tensor& y, const char* role = "y") const;
+  // Throws if y cannot be this operator's observations (N, output...) of its type; the message starts
+  // with `where` (a file and dataset).
+  void check_observations(const Tensor& y, const std::string& where) const;
   Tensor make_input(std::int64_t batch, Device device) const;   // uninitialised
   Tensor make_output(std::int64_t batch, Device device) const;  // uninitialised
 

@@ -18,14 +18,16 @@ double real_dot(const Tensor& a, const Tensor& b);
 Tensor random_input(const samplers::Operator& op, std::int64_t batch, std::uint64_t seed);
 Tensor random_output(const samplers::Operator& op, std::int64_t batch, std::uint64_t seed);
 
-// |<A x, y> - <x, A^T y>| / max(|<A x, y>|, |A x| |y| 1e-3) for random x and y: the relative
-// mismatch that linear-operator tests bound by 1e-5.
+// |<A x, y> - <x, A^T y>| / (|A x| |y|) for random x and y: the mismatch relative to the largest value
+// either side can take (Cauchy-Schwarz), which linear-operator tests bound by 1e-5. Relative to the
+// inner product itself the figure would swing with how close to orthogonal the random Ax and y happen
+// to be (for n entries typically 1/sqrt(n)); a wrong adjoint gives O(1/sqrt(n)), thousands of times more.
 double adjoint_mismatch(Context& ctx, const samplers::Operator& op, std::int64_t batch, std::uint64_t seed);
 
 // Relative error |J dx - (A(x + h dx) - A(x - h dx)) / 2h| / |J dx| of the JVP at x for a random dx.
 double jvp_error(Context& ctx, const samplers::Operator& op, const Tensor& x, std::uint64_t seed,
                  double h = 1e-2);
-// Relative mismatch of <J dx, dy> and <dx, J^T dy> at x for random dx, dy (the VJP as the JVP's
+// Mismatch of <J dx, dy> and <dx, J^T dy> relative to |J dx| |dy| at x for random dx, dy (the VJP as the JVP's
 // transpose; with jvp_error it checks the VJP against finite differences).
 double vjp_mismatch(Context& ctx, const samplers::Operator& op, const Tensor& x, std::uint64_t seed);
 

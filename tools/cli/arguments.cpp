@@ -41,14 +41,15 @@ DatasetRef parse_dataset_ref(const std::string& flag, const std::string& text, c
   if (text.empty()) throw ArgumentError(cat(flag, ": expected FILE or FILE:DATASET"));
   std::size_t colon = text.rfind(':');
   std::error_code ec;
-  if (colon == std::string::npos || std::filesystem::exists(text, ec)) return {text, preferred};
+  if (colon == std::string::npos || std::filesystem::exists(text, ec)) return {text, preferred, false};
   if (colon == 0 || colon + 1 == text.size()) throw ArgumentError(cat(flag, ": '", text, "' is not FILE or FILE:DATASET"));
-  return {text.substr(0, colon), text.substr(colon + 1)};
+  return {text.substr(0, colon), text.substr(colon + 1), true};
 }
 
-Tensor read_dataset(const std::string& flag, const DatasetRef& ref, Device device) {
+Tensor read_dataset(const std::string& flag, const DatasetRef& ref, Device device, bool keep_complex) {
   H5File f = H5File::open(ref.file);
   std::string name = ref.dataset;
+  if (!f.has(name) && ref.named) throw IoError(cat(flag, ": ", ref.file, " has no dataset '", name, "'"));
   if (!f.has(name)) {
     std::vector<std::string> all = f.datasets();
     if (all.size() != 1) {
@@ -59,7 +60,7 @@ Tensor read_dataset(const std::string& flag, const DatasetRef& ref, Device devic
     }
     name = all[0];
   }
-  return f.read(name, DType::f32, device);
+  return keep_complex ? f.read(name, device) : f.read(name, DType::f32, device);
 }
 
 }  // namespace tweedie::cli

@@ -16,8 +16,10 @@ std::vector<std::int64_t> parse_integers(const std::string& flag, const std::str
 // dataset called `preferred` is used, or its only dataset.
 struct DatasetRef {
   std::string file, dataset;
+  bool named = false;  // DATASET was given: it must exist, no fallback to the only dataset
 };
 DatasetRef parse_dataset_ref(const std::string& flag, const std::string& text, const std::string& preferred);
-Tensor read_dataset(const std::string& flag, const DatasetRef& ref, Device device);
+// f32; with keep_complex, complex datasets stay c64.
+Tensor read_dataset(const std::string& flag, const DatasetRef& ref, Device device, bool keep_complex = false);
 
 }  // namespace tweedie::cli

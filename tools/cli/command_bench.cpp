@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "bench/kernel_bench.h"
+#include "bench/operator_bench.h"
 #include "bench/unet_bench.h"
 #include "cli/commands.h"
 #include "runtime/error.h"
@@ -59,6 +60,23 @@ void add_bench_command(CLI::App& app) {
     o.measure.min_seconds = flags->min_seconds;
     o.measure.min_runs = flags->min_runs;
     bench::run_kernel_benchmarks(o, std::cout);
+  });
+
+  auto* operators = bench->add_subcommand("operators", "Time forward operators and their adjoints (MRI, blur, super-resolution, ...)");
+  auto oflags = std::make_shared<Flags>();
+  operators->add_option("--device", oflags->device, "cpu or cuda[:N]")->capture_default_str();
+  operators->add_option("--threads", oflags->threads, "Comma-separated host thread counts (default: 1 and all)");
+  operators->add_option("--filter", oflags->filter, "Only operators whose name contains this text");
+  operators->add_option("--min-seconds", oflags->min_seconds, "Keep timing each case at least this long")->capture_default_str();
+  operators->add_option("--min-runs", oflags->min_runs, "Time each case at least this many times")->capture_default_str();
+  operators->callback([oflags] {
+    bench::OperatorBenchOptions o;
+    o.device = Device::parse(oflags->device);
+    o.threads = oflags->threads.empty() ? default_threads() : parse_thread_list(oflags->threads);
+    o.filter = oflags->filter;
+    o.measure.min_seconds = oflags->min_seconds;
+    o.measure.min_runs = oflags->min_runs;
+    bench::run_operator_benchmarks(o, std::cout);
   });
 
   auto* unet = bench->add_subcommand("unet", "Time a U-Net's forward pass, linearization, JVP and VJP");

@@ -1,12 +1,15 @@
 // `tweedie info`: what this build is and what the machine offers. With no GPU or no driver it says so
-// and names the CPU as the device that will be used. `tweedie info MODEL.h5` summarises a model file.
+// and names the CPU as the device that will be used. `tweedie info MODEL.h5` summarises a model file,
+// `tweedie info Y.h5` checks an observation file (its specs build and y fits them) and describes it.
 #include <nlohmann/json.hpp>
 
 #include <iostream>
 
 #include "cli/commands.h"
 #include "io/hdf5_file.h"
+#include "io/hdf5_file.h"
 #include "io/model_file.h"
+#include "io/observation_file.h"
 #include "kernels/library_info.h"
 #include "runtime/error.h"
 #include "runtime/system_info.h"
@@ -88,6 +91,27 @@ void print_model(const std::string& path, const ModelSummary& s) {
   std::cout << "sha256        " << s.sha256 << " (of the weights' values)\n";
 }
 
+bool is_observation(const std::string& path) {
+  H5File f = H5File::open(path);
+  return f.has_attribute("", "tweedie") && f.string_attribute("", "tweedie") == "observation";
+}
+
+// An observation file, checked as a solver would check it (specs build, y fits them).
+nlohmann::json observation_json(const Observation& o) {
+  double measured = o.op.op->observed().defined() ? 0 : 1;
+  if (o.op.op->observed().defined())
+    for (float v : o.op.op->observed().to_vector<float>()) measured += v != 0 ? 1.0 / double(o.op.op->observed().numel()) : 0;
+  return {{"file", o.path},
+          {"items", o.y.dim(0)},
+          {"x", o.x.str()},
+          {"y", o.op.op->output().str()},
+          {"operator", o.op.op->describe()},
+          {"linear", o.op.op->is_linear()},
+          {"noise", o.noise.noise ? o.noise.noise->describe() : "none"},
+          {"measured_fraction", measured},
+          {"valid", true}};
+}
+
 }  // namespace
 
 void add_info_command(CLI::App& app) {
@@ -95,8 +119,18 @@ void add_info_command(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto model = std::make_shared<std::string>();
   cmd->add_flag("--json", *json, "Print one JSON object instead of text");
-  cmd->add_option("model", *model, "A model file to summarise instead (architecture, config, parameters, checksum)");
+  cmd->add_option("model", *model, "A model file to summarise instead (architecture, config, parameters, checksum), or an observation file to check");
   cmd->callback([json, model] {
+    if (!model->empty() && is_observation(*model)) {
+      nlohmann::json j = observation_json(load_observation(*model, Device::cpu()));
+      if (*json) {
+        std::cout << j.dump() << "\n";
+      } else {
+        for (auto it = j.begin(); it != j.end(); ++it)
+          std::cout << it.key() << std::string(18 - std::min<std::size_t>(17, it.key().size()), ' ') << (it->is_string() ? it->get<std::string>() : it->dump()) << "\n";
+      }
+      return;
+    }
     if (!model->empty()) {
       ModelSummary s = summarize_model(*model);
       if (*json) std::cout << as_json(s).dump() << "\n";

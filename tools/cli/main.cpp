@@ -8,11 +8,15 @@ int main(int argc, char** argv) {
   CLI::App app{"tweedie: Bayesian inverse problems with diffusion priors", "tweedie"};
   app.set_version_flag("--version", TWEEDIE_VERSION);
   app.require_subcommand(1);
+  app.footer("Operator and noise SPECs (mri:R=4, inpaint:p=0.25, sr:4, blur:gauss:61:3, gaussian:sigma=0.05, ...): "
+             "tweedie simulate --help");
   tweedie::cli::add_info_command(app);
   tweedie::cli::add_check_command(app);
   tweedie::cli::add_convert_command(app);
   tweedie::cli::add_eval_command(app);
   tweedie::cli::add_sample_command(app);
+  tweedie::cli::add_simulate_command(app);
+  tweedie::cli::add_apply_command(app);
   tweedie::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);

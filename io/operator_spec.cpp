@@ -1,0 +1,471 @@
+#include "io/operator_spec.h"
+
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "io/hdf5_file.h"
+#include "runtime/error.h"
+#include "samplers/operators/fourier_operators.h"
+#include "samplers/operators/image_operators.h"
+
+namespace tweedie {
+namespace {
+
+using samplers::Signal;
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  if (text.empty()) return {""};
+  std::string item;
+  std::stringstream in(text);
+  while (std::getline(in, item, sep)) out.push_back(item);
+  if (!text.empty() && text.back() == sep) out.push_back("");
+  return out;
+}
+
+bool ends_with(const std::string& s, const char* suffix) {
+  std::string_view t(suffix);
+  return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
+}
+
+// Shortest text that reads back as the same double.
+std::string number_text(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+// One stage of a spec: "kind:field:field", fields positional or NAME=VALUE. Accessors check what they
+// read and record what was used, so that a misspelt field is an error rather than silently ignored.
+class Stage {
+ public:
+  Stage(std::string text, const SpecOptions& options, std::vector<SpecData>& data) : text_(std::move(text)), o_(options), data_(data) {
+    std::vector<std::string> fields = split(text_, ':');
+    if (fields.empty() || fields[0].empty()) fail("the spec is empty; it starts with a kind such as identity, inpaint, sr, blur, mri");
+    kind_ = fields[0];
+    for (std::size_t i = 1; i < fields.size(); ++i) {
+      const std::string& f = fields[i];
+      if (f.empty()) fail(cat("field ", i, " is empty (two ':' in a row?)"));
+      std::size_t eq = f.find('=');
+      if (eq == std::string::npos) {
+        args_.push_back(f);
+      } else {
+        if (eq == 0 || eq + 1 == f.size()) fail(cat("field '", f, "' needs NAME=VALUE"));
+        std::string name = f.substr(0, eq);
+        if (named_value(name)) fail(cat("field '", name, "' is given twice"));
+        named_.push_back({name, f.substr(eq + 1)});
+      }
+    }
+  }
+
+  const std::string& kind() const { return kind_; }
+  std::size_t arg_count() const { return args_.size(); }
+  const std::string& arg(std::size_t i) const { return args_[i]; }
+
+  [[noreturn]] void fail(const std::string& what) const { throw ArgumentError(cat(o_.flag, " '", text_, "': ", what)); }
+
+  const std::string* named_value(const std::string& name) const {
+    for (const auto& [k, v] : named_)
+      if (k == name) return &v;
+    return nullptr;
+  }
+  // A named field, also accepted as the positional field at `position` (for "sr:4" = "sr:factor=4").
+  std::optional<std::string> field(const std::string& name, int position = -1) {
+    used_.push_back(name);
+    if (const std::string* v = named_value(name)) return *v;
+    if (position >= 0 && std::size_t(position) < args_.size()) {
+      positional_used_ = std::max(positional_used_, std::size_t(position) + 1);
+      return args_[std::size_t(position)];
+    }
+    return std::nullopt;
+  }
+  std::string required(const std::string& name, int position, const char* what) {
+    auto v = field(name, position);
+    if (!v) fail(cat("missing ", name, "= (", what, ")"));
+    return *v;
+  }
+
+  double number(const std::string& name, const std::string& value) const {
+    double v = 0;
+    auto r = std::from_chars(value.data(), value.data() + value.size(), v);
+    if (r.ec != std::errc() || r.ptr != value.data() + value.size() || !std::isfinite(v))
+      fail(cat(name, "='", value, "' is not a number"));
+    return v;
+  }
+  std::int64_t integer(const std::string& name, const std::string& value) const {
+    std::int64_t v = 0;
+    auto r = std::from_chars(value.data(), value.data() + value.size(), v);
+    if (r.ec != std::errc() || r.ptr != value.data() + value.size()) fail(cat(name, "='", value, "' is not a whole number"));
+    return v;
+  }
+  bool is_number(const std::string& value) const {
+    double v = 0;
+    auto r = std::from_chars(value.data(), value.data() + value.size(), v);
+    return r.ec == std::errc() && r.ptr == value.data() + value.size();
+  }
+  std::uint64_t seed() {
+    auto v = field("seed");
+    if (!v) return o_.seed;
+    std::int64_t s = integer("seed", *v);
+    if (s < 0) fail(cat("seed=", s, " must be non-negative"));
+    return std::uint64_t(s);
+  }
+  // One of a few words, as a named field or as any positional field not read by position.
+  std::string choice(const std::string& name, std::initializer_list<const char*> words, const char* fallback) {
+    if (auto v = field(name)) {
+      for (const char* w : words)
+        if (*v == w) return *v;
+      fail(cat(name, "='", *v, "' is not one of ", join(words)));
+    }
+    for (std::size_t i = 0; i < args_.size(); ++i)
+      for (const char* w : words)
+        if (args_[i] == w) {
+          word_args_.push_back(i);
+          return w;
+        }
+    return fallback;
+  }
+
+  // Data named by a field: FILE, FILE#DATASET or #DATASET. Without a dataset name the file's dataset
+  // called `preferred` is used, or its only one.
+  Tensor data(const std::string& name, const std::string& value, const std::string& preferred, DType dtype) {
+    std::size_t hash = value.rfind('#');
+    std::string file = hash == std::string::npos ? value : value.substr(0, hash);
+    std::string dataset = hash == std::string::npos ? "" : value.substr(hash + 1);
+    if (file.empty()) {
+      if (o_.base_file.empty()) fail(cat(name, "='", value, "' names a dataset of no file (use FILE#DATASET)"));
+      file = o_.base_file;
+    }
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) fail(cat(name, ": file '", file, "' does not exist"));
+    H5File f = H5File::open(file);
+    if (dataset.empty()) {
+      std::vector<std::string> all = f.datasets();
+      if (f.has(preferred)) {
+        dataset = preferred;
+      } else if (all.size() == 1) {
+        dataset = all[0];
+      } else {
+        std::string names;
+        for (const std::string& d : all) names += (names.empty() ? "" : ", ") + d;
+        fail(cat(name, ": ", file, " has no dataset '", preferred, "'; name one as FILE#DATASET (it has: ", names.empty() ? "none" : names, ")"));
+      }
+    } else if (!f.has(dataset)) {
+      fail(cat(name, ": ", file, " has no dataset '", dataset, "'"));
+    }
+    data_.push_back({name, file, dataset});
+    return f.read(dataset, dtype);
+  }
+
+  // FILE#DATASET of the data read last, with the dataset name resolved.
+  std::string last_reference() const { return data_.back().reference(); }
+
+  // Every field must have been read: an unknown or misspelt one is an error that lists the known ones.
+  void finish() const {
+    for (const auto& [k, v] : named_) {
+      bool known = false;
+      for (const std::string& u : used_) known = known || u == k;
+      if (!known) {
+        std::string list;
+        for (const std::string& u : used_) list += (list.empty() ? "" : ", ") + u;
+        fail(cat("unknown field '", k, "' for ", kind_, list.empty() ? std::string(" (it takes none)") : cat(" (it takes: ", list, ")")));
+      }
+    }
+    for (std::size_t i = positional_used_; i < args_.size(); ++i) {
+      bool word = false;
+      for (std::size_t w : word_args_) word = word || w == i;
+      if (!word) fail(cat("unexpected field '", args_[i], "' for ", kind_));
+    }
+  }
+
+  static std::string join(std::initializer_list<const char*> words) {
+    std::string s;
+    for (const char* w : words) s += (s.empty() ? "" : ", ") + std::string(w);
+    return s;
+  }
+
+ private:
+  std::string text_, kind_;
+  const SpecOptions& o_;
+  std::vector<SpecData>& data_;
+  std::vector<std::string> args_;
+  std::vector<std::pair<std::string, std::string>> named_;
+  std::vector<std::string> used_;
+  std::vector<std::size_t> word_args_;
+  std::size_t positional_used_ = 0;
+};
+
+std::int64_t positive(Stage& s, const std::string& name, const std::string& value) {
+  std::int64_t v = s.integer(name, value);
+  if (v < 1) s.fail(cat(name, "=", v, " must be at least 1"));
+  return v;
+}
+
+void require_image(Stage& s, const Signal& x) {
+  if (x.shape.rank() != 3) s.fail(cat(s.kind(), " acts on images (C, H, W), but x items are ", x.shape.str()));
+}
+
+// ---- operators --------------------------------------------------------------------------------------
+
+std::unique_ptr<samplers::Operator> inpaint(Stage& s, const Signal& x, Device device) {
+  require_image(s, x);
+  if (auto ref = s.field("mask")) {
+    Tensor m = s.data("mask", *ref, "mask", DType::f32);
+    return samplers::make_mask(x, m, cat("inpaint:mask=", s.last_reference()), device);
+  }
+  if (auto box = s.field("box")) {
+    std::vector<std::string> parts = split(*box, ',');
+    if (parts.size() != 4) s.fail(cat("box='", *box, "' needs TOP,LEFT,HEIGHT,WIDTH"));
+    std::int64_t v[4];
+    for (int i = 0; i < 4; ++i) v[i] = s.integer("box", parts[std::size_t(i)]);
+    Tensor m = samplers::box_mask(x.shape, v[0], v[1], v[2], v[3]);
+    return samplers::make_mask(x, m, cat("inpaint:box=", v[0], ",", v[1], ",", v[2], ",", v[3]), device);
+  }
+  std::string p = s.required("p", 0, "the probability of keeping a pixel; or box=T,L,H,W or mask=FILE");
+  double keep = s.number("p", p);
+  if (!(keep > 0 && keep <= 1)) s.fail(cat("p=", p, " must be in (0, 1]: the probability of keeping a pixel"));
+  std::string channels = s.choice("channels", {"shared", "each"}, "shared");
+  std::uint64_t seed = s.seed();
+  Tensor m = samplers::random_pixel_mask(x.shape, keep, channels == "each", seed);
+  return samplers::make_mask(x, m, cat("inpaint:p=", number_text(keep), ":channels=", channels, ":seed=", seed), device);
+}
+
+std::unique_ptr<samplers::Operator> downsample(Stage& s, const Signal& x, Device device) {
+  require_image(s, x);
+  std::int64_t factor = positive(s, "factor", s.required("factor", 0, "the downsampling factor, as in sr:4"));
+  std::string kind = s.choice("method", {"bicubic", "avg"}, "bicubic");
+  return samplers::make_downsample(x, factor, kind == "avg" ? samplers::DownsampleKind::average : samplers::DownsampleKind::bicubic, device);
+}
+
+std::unique_ptr<samplers::Operator> blur(Stage& s, const Signal& x, Device device) {
+  require_image(s, x);
+  std::string boundary = s.choice("boundary", {"circular", "reflect"}, "circular");
+  auto b = boundary == "circular" ? samplers::BlurBoundary::circular : samplers::BlurBoundary::reflect;
+  if (auto ref = s.field("kernel")) {
+    Tensor k = s.data("kernel", *ref, "kernel", DType::f32);
+    if (k.rank() == 3 && k.dim(0) == 1) k = k.reshape({k.dim(1), k.dim(2)});
+    if (k.rank() != 2) s.fail(cat("kernel: ", s.last_reference(), " is ", k.shape().str(), "; a blur kernel is (kh, kw)"));
+    return samplers::make_blur(x, k, b, cat("blur:kernel=", s.last_reference(), ":boundary=", boundary), device);
+  }
+  std::string shape = s.required("shape", 0, "gauss or motion, as in blur:gauss:61:3; or kernel=FILE");
+  std::int64_t size = positive(s, "size", s.required("size", 1, "the kernel's size in pixels, odd"));
+  if (shape == "gauss") {
+    double sigma = s.number("sigma", s.required("sigma", 2, "the Gaussian's standard deviation in pixels"));
+    if (!(sigma > 0)) s.fail(cat("sigma=", sigma, " must be positive"));
+    return samplers::make_blur(x, samplers::gaussian_kernel(size, sigma), b,
+                               cat("blur:gauss:", size, ":", number_text(sigma), ":boundary=", boundary), device);
+  }
+  if (shape == "motion") {
+    double intensity = s.number("intensity", s.required("intensity", 2, "how far the camera wanders, in [0, 1]"));
+    if (!(intensity >= 0 && intensity <= 1)) s.fail(cat("intensity=", intensity, " must be in [0, 1]"));
+    std::uint64_t seed = s.seed();
+    return samplers::make_blur(x, samplers::motion_kernel(size, intensity, seed), b,
+                               cat("blur:motion:", size, ":", number_text(intensity), ":seed=", seed, ":boundary=", boundary), device);
+  }
+  s.fail(cat("unknown blur kernel '", shape, "' (gauss, motion, or kernel=FILE)"));
+}
+
+std::unique_ptr<samplers::Operator> matrix(Stage& s, const Signal& x, Device device) {
+  std::string ref = s.required("a", 0, "the matrix, as FILE or FILE#DATASET");
+  Tensor a = s.data("a", ref, "A", DType::f32);
+  if (a.rank() != 2) s.fail(cat("a: the matrix is ", a.shape().str(), "; it must be (M, D)"));
+  return samplers::make_matrix(x, a, cat("matrix:a=", s.last_reference()), device);
+}
+
+// A k-space mask of (H, W), also accepted as one row (W) of column flags or (1, H, W).
+Tensor kspace_mask(Stage& s, const std::string& ref, std::int64_t h, std::int64_t w) {
+  Tensor m = s.data("mask", ref, "mask", DType::f32);
+  if (m.rank() == 3 && m.dim(0) == 1) m = m.reshape({m.dim(1), m.dim(2)});
+  if (m.rank() == 1 && m.dim(0) == w) {
+    std::vector<float> row = m.to_vector<float>(), full;
+    for (std::int64_t r = 0; r < h; ++r) full.insert(full.end(), row.begin(), row.end());
+    return Tensor::from_host(std::span<const float>(full), {h, w});
+  }
+  if (m.rank() != 2 || m.dim(0) != h || m.dim(1) != w)
+    s.fail(cat("mask is ", m.shape().str(), " but the images are ", h, " x ", w, "; a k-space mask is (H, W) or (W)"));
+  return m;
+}
+
+std::unique_ptr<samplers::Operator> mri(Stage& s, const Signal& x, Device device) {
+  require_image(s, x);
+  std::int64_t h = x.shape[1], w = x.shape[2];
+  Tensor maps;
+  std::string coils_text;
+  if (auto ref = s.field("coils")) {
+    maps = s.data("coils", *ref, "coils", DType::c64);
+    coils_text = cat(":coils=", s.last_reference());
+  }
+  if (auto ref = s.field("mask")) {
+    Tensor m = kspace_mask(s, *ref, h, w);
+    return samplers::make_mri(x, m, maps, cat("mri:mask=", s.last_reference(), coils_text), device);
+  }
+  double r = s.number("R", s.required("R", -1, "the acceleration, as in mri:R=4; or mask=FILE"));
+  if (!(r >= 1)) s.fail(cat("R=", r, " must be at least 1"));
+  std::string pattern = s.choice("pattern", {"random", "equispaced", "poisson", "gaussian"}, "random");
+  bool columns = pattern == "random" || pattern == "equispaced";
+  std::int64_t default_centre = columns ? std::max<std::int64_t>(1, std::int64_t(std::lround(0.08 * double(w)))) : std::max<std::int64_t>(1, std::min(h, w) / 8);
+  std::int64_t centre = default_centre;
+  if (auto c = s.field("centre")) centre = s.integer("centre", *c);
+  if (centre < 0 || centre > (columns ? w : std::min(h, w))) s.fail(cat("centre=", centre, " does not fit ", h, " x ", w, " k-space"));
+  std::uint64_t seed = pattern == "equispaced" ? 0 : s.seed();
+  Tensor m = pattern == "random"       ? samplers::mask_random_columns(h, w, r, centre, seed)
+             : pattern == "equispaced" ? samplers::mask_equispaced_columns(h, w, r, centre)
+             : pattern == "poisson"    ? samplers::mask_poisson_disc(h, w, r, centre, seed)
+                                       : samplers::mask_gaussian(h, w, r, centre, seed);
+  std::string text = cat("mri:R=", number_text(r), ":pattern=", pattern, ":centre=", centre);
+  if (pattern != "equispaced") text += cat(":seed=", seed);
+  return samplers::make_mri(x, m, maps, text + coils_text, device);
+}
+
+std::unique_ptr<samplers::Operator> phase(Stage& s, const Signal& x, Device device) {
+  require_image(s, x);
+  std::int64_t pad = x.shape[2] / 4;  // an oversampling of 1.5 per side, as the DPS experiments use
+  if (auto p = s.field("pad", 0)) pad = s.integer("pad", *p);
+  if (pad < 0) s.fail(cat("pad=", pad, " must be non-negative"));
+  return samplers::make_phase_retrieval(x, pad, device);
+}
+
+std::unique_ptr<samplers::Operator> build_stage(Stage& s, const Signal& x, Device device) {
+  const std::string& k = s.kind();
+  std::unique_ptr<samplers::Operator> op;
+  if (k == "identity") op = samplers::make_identity(x);
+  else if (k == "inpaint") op = inpaint(s, x, device);
+  else if (k == "sr") op = downsample(s, x, device);
+  else if (k == "blur") op = blur(s, x, device);
+  else if (k == "matrix") op = matrix(s, x, device);
+  else if (k == "mri") op = mri(s, x, device);
+  else if (k == "phase") op = phase(s, x, device);
+  else s.fail(cat("unknown operator '", k, "' (identity, inpaint, sr, blur, matrix, mri, phase)"));
+  s.finish();
+  return op;
+}
+
+// A noise parameter per observed entry: a real tensor of y's item shape.
+Tensor per_entry(Stage& s, const std::string& name, const std::string& ref, const Signal& y) {
+  Tensor t = s.data(name, ref, name, DType::f32);
+  if (!(t.shape() == y.shape))
+    s.fail(cat(name, ": ", s.last_reference(), " is ", t.shape().str(), " but one observation is ", y.shape.str()));
+  return t;
+}
+
+// ---- JSON and HDF5 descriptions ---------------------------------------------------------------------
+
+std::string value_text(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_array()) {
+    std::string s;
+    for (const auto& e : v) s += (s.empty() ? "" : ",") + value_text(e);
+    return s;
+  }
+  return v.dump();
+}
+
+std::string stage_from_json(const nlohmann::json& j, const std::string& flag) {
+  if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string())
+    throw ArgumentError(cat(flag, ": a JSON description is an object with a \"kind\" (or an array of them), not ", j.dump()));
+  std::string text = j["kind"].get<std::string>();
+  if (j.contains("args"))
+    for (const auto& a : j["args"]) text += ":" + value_text(a);
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (it.key() != "kind" && it.key() != "args") text += ":" + it.key() + "=" + value_text(it.value());
+  return text;
+}
+
+}  // namespace
+
+std::string resolve_spec_text(const std::string& spec, const std::string& attribute, SpecOptions& options) {
+  std::error_code ec;
+  bool is_file = std::filesystem::is_regular_file(spec, ec);
+  if (is_file && (ends_with(spec, ".h5") || ends_with(spec, ".hdf5"))) {
+    H5File f = H5File::open(spec);
+    if (!f.has_attribute("", attribute))
+      throw ArgumentError(cat(options.flag, ": ", spec, " has no root attribute '", attribute, "' holding a spec"));
+    options.base_file = spec;
+    return f.string_attribute("", attribute);
+  }
+  std::string json_text;
+  if (is_file && ends_with(spec, ".json")) {
+    std::ifstream in(spec);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    json_text = ss.str();
+  } else if (!spec.empty() && (spec[0] == '{' || spec[0] == '[')) {
+    json_text = spec;
+  } else {
+    return spec;
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(json_text);
+  } catch (const nlohmann::json::exception& e) {
+    throw ArgumentError(cat(options.flag, ": ", is_file ? spec : std::string("inline JSON"), " is not valid JSON: ", e.what()));
+  }
+  if (j.is_array()) {
+    std::string text;
+    for (const auto& stage : j) text += (text.empty() ? "" : "|") + stage_from_json(stage, options.flag);
+    return text;
+  }
+  return stage_from_json(j, options.flag);
+}
+
+BuiltOperator build_operator(const std::string& spec, const Signal& x, Device device, const SpecOptions& given) {
+  SpecOptions options = given;
+  std::string text = resolve_spec_text(spec, "operator", options);
+  BuiltOperator out;
+  Signal signal = x;
+  for (const std::string& stage_text : split(text, '|')) {
+    Stage stage(stage_text, options, out.data);
+    std::shared_ptr<samplers::Operator> op = build_stage(stage, signal, device);
+    signal = op->output();
+    out.op = out.op ? std::shared_ptr<samplers::Operator>(samplers::compose(op, out.op)) : op;
+  }
+  return out;
+}
+
+BuiltNoise build_noise(const std::string& spec, const Signal& y, Device device, const SpecOptions& given) {
+  SpecOptions options = given;
+  if (options.flag == "--operator") options.flag = "--noise";
+  std::string text = resolve_spec_text(spec, "noise", options);
+  BuiltNoise out;
+  Stage s(text, options, out.data);
+  const std::string& k = s.kind();
+  if (k == "none") {
+    s.finish();
+    return out;
+  }
+  if (k == "gaussian") {
+    std::string sigma = s.required("sigma", 0, "the noise standard deviation, or a FILE of one per entry");
+    if (s.is_number(sigma)) {
+      out.noise = samplers::make_gaussian_noise(s.number("sigma", sigma));
+    } else {
+      Tensor t = per_entry(s, "sigma", sigma, y);
+      out.noise = samplers::make_gaussian_noise(t, cat("gaussian:sigma=", s.last_reference()), device);
+    }
+  } else if (k == "poisson") {
+    double scale = 1;
+    if (auto v = s.field("scale", 0)) scale = s.number("scale", *v);
+    std::string link = s.choice("link", {"exp", "softplus"}, "exp");
+    out.noise = samplers::make_poisson_noise(scale, link == "exp" ? samplers::Link::exp : samplers::Link::softplus);
+  } else if (k == "binomial") {
+    std::string n = s.required("n", 0, "the number of trials, or a FILE of one per entry");
+    double scale = 1;
+    if (auto v = s.field("scale", 1)) scale = s.number("scale", *v);
+    if (s.is_number(n)) {
+      out.noise = samplers::make_binomial_noise(positive(s, "n", n), scale);
+    } else {
+      Tensor t = per_entry(s, "n", n, y);
+      out.noise = samplers::make_binomial_noise(t, scale, cat("binomial:n=", s.last_reference(), ":scale=", number_text(scale)), device);
+    }
+  } else {
+    s.fail(cat("unknown noise model '", k, "' (gaussian, poisson, binomial, none)"));
+  }
+  s.finish();
+  return out;
+}
+
+}  // namespace tweedie
