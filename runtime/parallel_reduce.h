@@ -100,6 +100,10 @@ void reduce_rows(Context& ctx, std::int64_t rows, std::int64_t cols, const R& r,
 #endif
   }
   std::vector<Value> partial(std::size_t(rows * chunks));
+  // Threads only when there is enough work in all: each task is one chunk, and a few short rows (the
+  // per-item dot products of a small batch) are cheaper than waking the team.
+  const std::int64_t per_task = std::max<std::int64_t>(1, std::min(cols, kReduceChunk));
+  const std::int64_t grain = std::max<std::int64_t>(1, kParallelGrain / per_task);
   parallel_for(
       ctx.threads(), rows * chunks,
       [&](std::int64_t task) {
@@ -108,7 +112,7 @@ void reduce_rows(Context& ctx, std::int64_t rows, std::int64_t cols, const R& r,
         std::int64_t end = row * cols + std::min(cols, (chunk + 1) * kReduceChunk);
         partial[std::size_t(task)] = detail::reduce_chunk_host(r, begin, end);
       },
-      /*grain=*/1);
+      grain);
   for (std::int64_t row = 0; row < rows; ++row) {
     Value v = r.identity();
     for (std::int64_t c = 0; c < chunks; ++c) v = R::combine(v, partial[std::size_t(row * chunks + c)]);

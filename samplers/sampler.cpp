@@ -172,7 +172,7 @@ void step_edm_heun(Loop& L, Tensor& x, const Tensor& x0, double t, double s) {
 std::vector<std::string> sampler_kinds() { return {"em", "ode-euler", "ode-heun", "pc", "ddpm", "ddim", "edm-heun"}; }
 
 Tensor sample(Context& ctx, const Denoiser& denoiser, const SamplerOptions& o, std::int64_t count, std::uint64_t seed,
-              std::int64_t first_index, const StepHook& hook) {
+              std::int64_t first_index, const StepHook& hook, const StepGuidance& guidance) {
   const std::vector<std::string> kinds = sampler_kinds();
   if (std::find(kinds.begin(), kinds.end(), o.kind) == kinds.end()) {
     std::string list;
@@ -199,6 +199,7 @@ Tensor sample(Context& ctx, const Denoiser& denoiser, const SamplerOptions& o, s
 
   const bool learned = o.kind == "ddpm" && denoiser.has_learned_variance();
   Tensor x0 = L.like(x), v_raw = learned ? L.like(x) : Tensor();
+  Tensor x_before = guidance ? L.like(x) : Tensor();  // the steps update x in place
   const int steps = int(grid.size()) - 1;
   for (int n = 0; n < steps; ++n) {
     const double t = grid[n], s = grid[n + 1];
@@ -206,13 +207,16 @@ Tensor sample(Context& ctx, const Denoiser& denoiser, const SamplerOptions& o, s
     if (o.kind == "pc") correct_langevin(L, x, t, t - s);
     if (learned) denoiser.denoise_with_variance(ctx, x, t, x0, v_raw);
     else denoiser.denoise(ctx, x, t, x0);
-    if (hook) hook(StepInfo{n, steps, t, s, &x, &x0});
+    const StepInfo info{n, steps, t, s, guidance ? &x_before : &x, &x0};
+    if (guidance) x_before.copy_from(x);
+    if (hook) hook(info);
     if (o.kind == "em" || o.kind == "pc") step_em(L, x, x0, t, s, last);
     else if (o.kind == "ode-euler") step_ode_euler(L, x, x0, t, s);
     else if (o.kind == "ode-heun") step_ode_heun(L, x, x0, t, s);
     else if (o.kind == "ddpm") step_ddpm(L, x, x0, learned ? &v_raw : nullptr, t, s, last);
     else if (o.kind == "ddim") step_ddim(L, x, x0, t, s);
     else step_edm_heun(L, x, x0, t, s);
+    if (guidance) guidance(ctx, info, x);
   }
   if (o.denoise_last) {
     denoiser.denoise(ctx, x, grid.back(), x0);

@@ -33,11 +33,19 @@ struct StepInfo {
 };
 using StepHook = std::function<void(const StepInfo&)>;
 
+// Guidance (posterior methods that act on the sampler's steps, like DPS): called after each step with
+// the step's StepInfo (x_t before the step, E[x | x_t], t, t_next) and x_next, which it may change in
+// place. The loop keeps a copy of x_t for it, only when guidance is set. Called for the last step too;
+// sample()'s final denoise (denoise_last) then sees the guided x.
+using StepGuidance = std::function<void(Context& ctx, const StepInfo& info, Tensor& x_next)>;
+
 std::vector<std::string> sampler_kinds();
 
 // Draws `count` samples with indices first_index .. first_index + count - 1 (the index keys the noise).
-// Returns (count, item_shape...). The hook, when set, sees every step (progress bars, diagnostics).
+// Returns (count, item_shape...). The hook, when set, sees every step (progress bars, diagnostics),
+// after the step's denoiser call and before the update; the guidance, when set, follows the update.
 Tensor sample(Context& ctx, const Denoiser& denoiser, const SamplerOptions& options, std::int64_t count,
-              std::uint64_t seed, std::int64_t first_index = 0, const StepHook& hook = {});
+              std::uint64_t seed, std::int64_t first_index = 0, const StepHook& hook = {},
+              const StepGuidance& guidance = {});
 
 }  // namespace tweedie::samplers

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "samplers/distances.h"
+#include "samplers/mixture_fixtures.h"
 #include "samplers/mixture_denoiser.h"
 #include "samplers/processes.h"
 #include "samplers/sampler.h"
@@ -16,43 +17,6 @@ using namespace tweedie;
 using namespace tweedie::samplers;
 
 namespace {
-
-// K components in D dimensions: means on a ring of radius 2 (in the first two coordinates, plus a
-// small offset pattern in the others), covariances diag(0.05 .. 0.4) rotated by a fixed orthogonal
-// matrix made with std::mt19937_64.
-MixturePrior make_prior(std::int64_t d, std::vector<double> weights) {
-  const std::size_t k = weights.size();
-  MixturePrior p;
-  p.dim = d;
-  p.weights = weights;
-  std::mt19937_64 gen(5);
-  std::normal_distribution<double> normal;
-  for (std::size_t c = 0; c < k; ++c) {
-    const double angle = 2 * M_PI * double(c) / double(k);
-    for (std::int64_t i = 0; i < d; ++i)
-      p.means.push_back(i == 0 ? 2 * std::cos(angle) : i == 1 ? 2 * std::sin(angle) : 0.3 * std::sin(double(c + 1) * double(i)));
-    // S = Q diag(l) Q^T with Q from Gram-Schmidt of a Gaussian matrix.
-    std::vector<double> q(std::size_t(d * d));
-    for (double& x : q) x = normal(gen);
-    for (std::int64_t i = 0; i < d; ++i) {
-      for (std::int64_t j = 0; j < i; ++j) {
-        double dot = 0;
-        for (std::int64_t m = 0; m < d; ++m) dot += q[i * d + m] * q[j * d + m];
-        for (std::int64_t m = 0; m < d; ++m) q[i * d + m] -= dot * q[j * d + m];
-      }
-      double norm = 0;
-      for (std::int64_t m = 0; m < d; ++m) norm += q[i * d + m] * q[i * d + m];
-      for (std::int64_t m = 0; m < d; ++m) q[i * d + m] /= std::sqrt(norm);
-    }
-    for (std::int64_t a = 0; a < d; ++a)
-      for (std::int64_t b = 0; b < d; ++b) {
-        double s = 0;
-        for (std::int64_t m = 0; m < d; ++m) s += q[m * d + a] * (0.05 + 0.35 * double(m) / double(std::max<std::int64_t>(d - 1, 1))) * q[m * d + b];
-        p.covs.push_back(s);
-      }
-  }
-  return p;
-}
 
 // Fractions of samples whose most responsible component (at the smallest noise level) is k.
 std::vector<double> component_fractions(const MixtureDenoiser& m, const Tensor& x) {
@@ -85,7 +49,7 @@ TEST_CASE("every sampler reproduces 2-D and 16-D Gaussian mixtures: weights with
   for (const Prior& pr : priors) {
     // Enough draws that the distance's sampling noise stays below the discretisation error of few steps.
     const std::int64_t n = pr.d == 2 ? 20000 : 4000;
-    MixturePrior prior = make_prior(pr.d, pr.weights);
+    MixturePrior prior = test::ring_mixture(pr.d, pr.weights);
     auto vp = std::make_unique<MixtureDenoiser>(prior, std::make_unique<VpProcess>(), test::device());
     auto edm = std::make_unique<MixtureDenoiser>(prior, std::make_unique<EdmProcess>(), test::device());
     // Two independent sets of exact draws: the reference, and the distance floor at this n.

@@ -57,6 +57,20 @@ std::vector<std::string> unet_presets() {
   return names;
 }
 
+std::unique_ptr<nn::Network> random_unet(const std::string& preset, Device device) {
+  auto all = presets();
+  auto found = all.find(preset);
+  if (found == all.end()) throw ArgumentError(cat("--preset: unknown preset '", preset, "'"));
+  auto net = std::make_unique<nn::UNet>(found->second, device);
+  Context ctx(device);
+  std::uint64_t stream = 100;
+  for (nn::Parameter* p : net->parameters().all()) {
+    std::int64_t fan_in = p->value.rank() > 1 ? p->value.numel() / p->value.dim(0) : 1;
+    fill_normal(ctx, p->value, {11, stream++}, 0.0f, p->value.rank() > 1 ? 1.0f / std::sqrt(float(fan_in)) : 0.1f);
+  }
+  return net;
+}
+
 void run_unet_benchmarks(const UnetBenchOptions& o, std::ostream& out) {
   std::unique_ptr<nn::Network> net;
   // Named like tools/bench/torch_unet.py names it, so that compare.py can join the two.
@@ -64,16 +78,7 @@ void run_unet_benchmarks(const UnetBenchOptions& o, std::ostream& out) {
   if (!o.model.empty()) {
     net = load_model(o.model, o.device);
   } else {
-    auto all = presets();
-    auto found = all.find(o.preset);
-    if (found == all.end()) throw ArgumentError(cat("--preset: unknown preset '", o.preset, "'"));
-    net = std::make_unique<nn::UNet>(found->second, o.device);
-    Context ctx(o.device);
-    std::uint64_t stream = 100;
-    for (nn::Parameter* p : net->parameters().all()) {  // weights ~ N(0, 1/fan_in): activations of order one
-      std::int64_t fan_in = p->value.rank() > 1 ? p->value.numel() / p->value.dim(0) : 1;
-      fill_normal(ctx, p->value, {11, stream++}, 0.0f, p->value.rank() > 1 ? 1.0f / std::sqrt(float(fan_in)) : 0.1f);
-    }
+    net = random_unet(o.preset, o.device);
     name = o.preset;
     if (!o.save_model.empty()) save_model(*net, o.save_model);
   }

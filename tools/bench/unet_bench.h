@@ -7,11 +7,13 @@
 //   jvp              one more tangent through an existing linearization
 //   vjp              one cotangent back through an existing linearization (input cotangent only)
 // tools/bench/torch_unet.py times the same ops in PyTorch on the same weights.
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "bench/measure.h"
+#include "nn/network.h"
 #include "runtime/device.h"
 
 namespace tweedie::bench {
@@ -29,6 +31,8 @@ struct UnetBenchOptions {
 };
 
 std::vector<std::string> unet_presets();
+// A preset's U-Net with random weights ~ N(0, 1/fan_in) (activations of order one), for timing.
+std::unique_ptr<nn::Network> random_unet(const std::string& preset, Device device);
 void run_unet_benchmarks(const UnetBenchOptions& options, std::ostream& out);
 
 }  // namespace tweedie::bench

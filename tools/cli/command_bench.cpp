@@ -4,6 +4,7 @@
 
 #include "bench/kernel_bench.h"
 #include "bench/operator_bench.h"
+#include "bench/solve_bench.h"
 #include "bench/unet_bench.h"
 #include "cli/commands.h"
 #include "runtime/error.h"
@@ -77,6 +78,33 @@ void add_bench_command(CLI::App& app) {
     o.measure.min_seconds = oflags->min_seconds;
     o.measure.min_runs = oflags->min_runs;
     bench::run_operator_benchmarks(o, std::cout);
+  });
+
+  auto* solve = bench->add_subcommand("solve", "Per-step cost of DPS and MMPS (k = 1, 3, 5) in units of one forward pass");
+  struct SolveFlags {
+    std::string device = "cpu", threads, preset = "adm-small-64";
+    std::int64_t batch = 1;
+    int steps = 3, min_runs = 3;
+    double min_seconds = 0.3;
+  };
+  auto sflags = std::make_shared<SolveFlags>();
+  solve->add_option("--preset", sflags->preset, "U-Net preset (random weights)")->capture_default_str();
+  solve->add_option("--batch", sflags->batch, "Items per batch")->capture_default_str();
+  solve->add_option("--steps", sflags->steps, "Sampler steps per timed run")->capture_default_str();
+  solve->add_option("--device", sflags->device, "cpu or cuda[:N]")->capture_default_str();
+  solve->add_option("--threads", sflags->threads, "Comma-separated host thread counts (default: 1 and all)");
+  solve->add_option("--min-runs", sflags->min_runs, "Time each method at least this many times")->capture_default_str();
+  solve->add_option("--min-seconds", sflags->min_seconds, "Keep timing each method at least this long")->capture_default_str();
+  solve->callback([sflags] {
+    bench::SolveBenchOptions o;
+    o.preset = sflags->preset;
+    o.batch = sflags->batch;
+    o.steps = sflags->steps;
+    o.device = Device::parse(sflags->device);
+    o.threads = sflags->threads.empty() ? default_threads() : parse_thread_list(sflags->threads);
+    o.measure.min_runs = sflags->min_runs;
+    o.measure.min_seconds = sflags->min_seconds;
+    bench::run_solve_benchmarks(o, std::cout);
   });
 
   auto* unet = bench->add_subcommand("unet", "Time a U-Net's forward pass, linearization, JVP and VJP");

@@ -12,6 +12,8 @@ void add_convert_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);
 void add_apply_command(CLI::App& app);
+void add_solve_command(CLI::App& app);
+void add_demo_command(CLI::App& app);
 
 // Thrown by a command that ran but found a failure it already reported (exit status 1, no message).
 struct Failed {};

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   tweedie::cli::add_sample_command(app);
   tweedie::cli::add_simulate_command(app);
   tweedie::cli::add_apply_command(app);
+  tweedie::cli::add_solve_command(app);
+  tweedie::cli::add_demo_command(app);
   tweedie::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,65 @@
+#include "samplers/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "runtime/error.h"
+
+namespace tweedie::samplers {
+
+double psnr(const std::vector<double>& x, const std::vector<double>& reference, double range) {
+  if (x.size() != reference.size() || x.empty())
+    throw ShapeError(cat("psnr: ", x.size(), " values against a reference of ", reference.size()));
+  double mse = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) mse += (x[i] - reference[i]) * (x[i] - reference[i]);
+  mse /= double(x.size());
+  if (mse == 0) return std::numeric_limits<double>::infinity();
+  return 10 * std::log10(range * range / mse);
+}
+
+double ssim(const std::vector<double>& x, const std::vector<double>& reference, const Shape& item, double range) {
+  if (item.rank() != 3) throw ShapeError(cat("ssim: items must be images (C, H, W), not ", item.str()));
+  const std::int64_t c = item[0], h = item[1], w = item[2];
+  if (std::int64_t(x.size()) != item.numel() || x.size() != reference.size())
+    throw ShapeError(cat("ssim: ", x.size(), " and ", reference.size(), " values for images ", item.str()));
+  // The window: 11 x 11 Gaussian of standard deviation 1.5, separable, normalised; smaller when the image is.
+  const std::int64_t size = std::min<std::int64_t>({11, h, w});
+  std::vector<double> g(static_cast<std::size_t>(size));
+  double total = 0;
+  for (std::int64_t i = 0; i < size; ++i) total += g[std::size_t(i)] = std::exp(-std::pow(double(i - size / 2), 2) / (2 * 1.5 * 1.5));
+  for (double& v : g) v /= total;
+  const double c1 = std::pow(0.01 * range, 2), c2 = std::pow(0.03 * range, 2);
+  double sum = 0;
+  std::int64_t count = 0;
+  for (std::int64_t ch = 0; ch < c; ++ch) {
+    const double* a = x.data() + ch * h * w;
+    const double* b = reference.data() + ch * h * w;
+    for (std::int64_t r = 0; r + size <= h; ++r)
+      for (std::int64_t q = 0; q + size <= w; ++q) {
+        double ma = 0, mb = 0, aa = 0, bb = 0, ab = 0;
+        for (std::int64_t i = 0; i < size; ++i)
+          for (std::int64_t j = 0; j < size; ++j) {
+            double wt = g[std::size_t(i)] * g[std::size_t(j)], u = a[(r + i) * w + q + j], v = b[(r + i) * w + q + j];
+            ma += wt * u, mb += wt * v, aa += wt * u * u, bb += wt * v * v, ab += wt * u * v;
+          }
+        double va = aa - ma * ma, vb = bb - mb * mb, cov = ab - ma * mb;
+        sum += (2 * ma * mb + c1) * (2 * cov + c2) / ((ma * ma + mb * mb + c1) * (va + vb + c2));
+        ++count;
+      }
+  }
+  return sum / double(count);
+}
+
+std::vector<double> item_values(const Tensor& batch, std::int64_t i) {
+  Tensor one = batch.slice(i, 1);
+  std::vector<double> out;
+  if (one.dtype() == DType::c64) {
+    for (const complex64& v : one.to_vector<complex64>()) out.push_back(v.re);
+  } else {
+    for (float v : one.to_vector<float>()) out.push_back(v);
+  }
+  return out;
+}
+
+}  // namespace tweedie::samplers

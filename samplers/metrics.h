@@ -1,0 +1,25 @@
+#pragma once
+// Image quality against a reference, computed on the host in double: what `tweedie solve` reports and
+// what benchmarks of posterior methods compare. Inputs are one item each, (C, H, W) or any shape for
+// PSNR, as host vectors or tensors on any device.
+#include <cstdint>
+#include <vector>
+
+#include "runtime/tensor.h"
+
+namespace tweedie::samplers {
+
+// 10 log10(range^2 / mean squared error); +infinity for identical inputs. range: the data's dynamic
+// range (2 for images in [-1, 1]).
+double psnr(const std::vector<double>& x, const std::vector<double>& reference, double range);
+
+// Structural similarity (Wang et al. 2004) with the usual constants: an 11 x 11 Gaussian window of
+// standard deviation 1.5, K1 = 0.01, K2 = 0.03, L = range; local statistics over windows that fit
+// inside the image (no padding), averaged over positions and channels. Images (C, H, W), H and W >= 11;
+// smaller images use a window as large as fits.
+double ssim(const std::vector<double>& x, const std::vector<double>& reference, const Shape& item, double range);
+
+// Item i of a batch (N, ...) as host doubles (the real part for c64).
+std::vector<double> item_values(const Tensor& batch, std::int64_t i);
+
+}  // namespace tweedie::samplers

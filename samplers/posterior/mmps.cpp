@@ -1,0 +1,191 @@
+#include "samplers/posterior/mmps.h"
+
+#include <cmath>
+
+#include "kernels/axpby.h"
+#include "kernels/broadcast.h"
+#include "kernels/rows.h"
+#include "runtime/error.h"
+#include "runtime/memory.h"
+#include "samplers/gaussian_denoiser.h"
+
+namespace tweedie::samplers {
+
+namespace {
+
+constexpr const char* kName = "mmps";
+
+// Complex observations count as the real vectors of their parts (operator.h), so level-1 updates see
+// them as f32 pairs.
+Tensor real_view(const Tensor& t) { return t.dtype() == DType::c64 ? t.view_as_real() : t; }
+
+enum class CovarianceKind { tweedie, sigma_t };
+
+class MmpsDenoiser final : public Denoiser {
+ public:
+  MmpsDenoiser(std::shared_ptr<const Denoiser> prior, std::shared_ptr<const Operator> op, Tensor variance, Tensor y,
+               const MmpsOptions& options)
+      : prior_(std::move(prior)), op_(std::move(op)), y_(std::move(y)), options_(options) {
+    if (!prior_) throw ArgumentError(cat(kName, ": no prior denoiser"));
+    if (!op_) throw ArgumentError(cat(kName, ": no operator"));
+    const std::string name = cat("operator '", op_->describe(), "'");
+    if (!op_->is_linear())
+      throw ArgumentError(cat(kName, ": ", name, " is nonlinear; MMPS needs a linear operator (use DPS for this one)"));
+    if (op_->input().dtype != DType::f32 || op_->input().shape != prior_->item_shape())
+      throw ShapeError(cat(kName, ": ", name, " takes ", op_->input().str(), " but the prior's items are ",
+                           prior_->item_shape().str(), " f32"));
+    if (!y_.defined()) throw ArgumentError(cat(kName, ": y is undefined"));
+    op_->check_observations(y_, kName);
+    if (y_.dim(0) < 1) throw ShapeError(cat(kName, ": y is ", y_.str(), ", expected at least one observation"));
+    if (options_.solver != "cg" && options_.solver != "gmres")
+      throw ArgumentError(cat(kName, ": solver '", options_.solver, "' is not one of cg, gmres"));
+    if (options_.covariance == "sigma_t") {
+      covariance_ = CovarianceKind::sigma_t;
+    } else if (options_.covariance == "gaussian") {
+      // For a Gaussian prior the denoiser is affine and its Jacobian gives the exact Cov[x | x_t]
+      // (S^-1 + (alpha/sigma)^2 I)^-1, so this is "tweedie" with a check that the prior allows it.
+      if (!dynamic_cast<const GaussianDenoiser*>(prior_.get()))
+        throw ArgumentError(cat(kName, ": covariance 'gaussian' needs a Gaussian prior denoiser"));
+    } else if (options_.covariance != "tweedie") {
+      throw ArgumentError(cat(kName, ": covariance '", options_.covariance, "' is not one of tweedie, sigma_t, gaussian"));
+    }
+    set_variance(variance);
+  }
+
+  const Process& process() const override { return prior_->process(); }
+  Shape item_shape() const override { return prior_->item_shape(); }
+  bool has_learned_variance() const override { return false; }
+
+  void denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0) const override;
+
+  std::unique_ptr<DenoiserLinearization> linearize(Context&, const Tensor&, double, Tensor&) const override { no_derivatives(); }
+  void jvp(Context&, const DenoiserLinearization&, const Tensor&, Tensor&) const override { no_derivatives(); }
+  void vjp(Context&, const DenoiserLinearization&, const Tensor&, Tensor&) const override { no_derivatives(); }
+
+ private:
+  [[noreturn]] static void no_derivatives() {
+    throw ArgumentError(cat(kName, ": the posterior denoiser has no JVP or VJP (samplers use only denoise)"));
+  }
+  void set_variance(const Tensor& variance);
+  Tensor observations(Context& ctx, std::int64_t n) const;
+
+  std::shared_ptr<const Denoiser> prior_;
+  std::shared_ptr<const Operator> op_;
+  Tensor y_;
+  MmpsOptions options_;
+  CovarianceKind covariance_ = CovarianceKind::tweedie;
+  Tensor variance_;  // Sigma_y's diagonal where observed, 1 elsewhere (output item shape, f32)
+};
+
+// Unobserved entries carry no data: the right-hand side is 0 there and M acts there as the identity
+// (variance 1, and A V A^T is masked on both sides), so CG stays in the measured subspace and the
+// solution is 0 there. Observed entries need a positive, finite variance.
+void MmpsDenoiser::set_variance(const Tensor& variance) {
+  const Signal& out = op_->output();
+  if (!variance.defined() || variance.dtype() != DType::f32 || variance.shape() != out.shape)
+    throw ShapeError(cat(kName, ": the noise variance is ", variance.defined() ? variance.str() : "undefined",
+                         ", expected f32 of the output item shape ", out.shape.str(), " of operator '", op_->describe(),
+                         "' (a Gaussian noise model's gaussian_variance)"));
+  std::vector<float> v = variance.to_vector<float>();
+  std::vector<float> seen = op_->observed().defined() ? op_->observed().to_vector<float>() : std::vector<float>(v.size(), 1.0f);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (seen[i] == 0) {
+      v[i] = 1;
+    } else if (!(v[i] > 0) || !std::isfinite(v[i])) {
+      throw ArgumentError(cat(kName, ": the noise variance at entry ", i, " is ", v[i], "; MMPS needs positive variances"));
+    }
+  }
+  variance_ = Tensor::from_host(std::span<const float>(v), out.shape, variance.device());
+}
+
+// y for a batch of n: the n observations, or the one observation repeated for every item.
+Tensor MmpsDenoiser::observations(Context& ctx, std::int64_t n) const {
+  if (y_.device() != ctx.device())
+    throw DeviceError(cat(kName, ": y is on ", y_.device().str(), " but the context runs on ", ctx.device().str()));
+  if (y_.dim(0) == n) return y_;
+  if (y_.dim(0) != 1)
+    throw ShapeError(cat(kName, ": y holds ", y_.dim(0), " observations but the batch has ", n, " items (expected ", n, " or 1)"));
+  Tensor one = real_view(y_).reshape({real_view(y_).numel()});
+  Tensor rep = Tensor::empty({n, one.numel()}, ctx.device());
+  fill(ctx, rep, 1.0f);
+  multiply_repeated(ctx, rep, one, rep);
+  Tensor y = op_->make_output(n, ctx.device());
+  copy_bytes(y.raw_data(), ctx.device(), rep.raw_data(), ctx.device(), y.nbytes());
+  return y;
+}
+
+void MmpsDenoiser::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0) const {
+  if (!xt.defined() || xt.rank() < 1) throw ShapeError(cat(kName, ": x_t must be a batch (N, ", item_shape().str().substr(1)));
+  const std::int64_t n = xt.dim(0);
+  const Device dev = ctx.device();
+  const Tensor y = observations(ctx, n);
+  if (variance_.device() != dev)
+    throw DeviceError(cat(kName, ": the noise variance is on ", variance_.device().str(), " but the context runs on ", dev.str()));
+  const Tensor& seen = op_->observed();
+
+  // One linearization of the prior at x_t serves every covariance product below.
+  auto lin = prior_->linearize(ctx, xt, t, x0);
+
+  // r = y - A E on the measured entries.
+  Tensor r = op_->make_output(n, dev);
+  op_->apply(ctx, x0, r);
+  {
+    Tensor rr = real_view(r);
+    axpby(ctx, 1.0f, real_view(y), -1.0f, rr);
+  }
+  if (seen.defined()) multiply_repeated(ctx, r, seen, r);
+
+  const double a = prior_->process().alpha(t), s = prior_->process().sigma(t);
+  // sigma_t: V = (sigma / alpha)^2 I, the covariance of x given x_t under a flat prior (x = (x_t - sigma z) /
+  // alpha); it is also Tweedie's with J = I / alpha, the high-noise limit. No network products.
+  const float flat = float((s / a) * (s / a));
+  Tensor xa = op_->make_input(n, dev), xv = op_->make_input(n, dev);
+  auto covariance = [&](Context& c, const Tensor& in, Tensor& out) {
+    if (covariance_ == CovarianceKind::sigma_t) axpby(c, flat, in, 0.0f, out);
+    else tweedie_covariance(c, *prior_, *lin, in, out, options_.by_vjp);
+  };
+  // M u = Sigma_y u + P A V A^T P u, P the projection onto measured entries. The map leaves V A^T P u
+  // in xv: CG's solution is v = sum alpha_i p_i, so V A^T P v accumulates from the products already
+  // made (k products in all); GMRES forms v only at the end and pays one more product for it.
+  Tensor pu = op_->make_output(n, dev), su = op_->make_output(n, dev);
+  LinearMap m = [&](Context& c, const Tensor& u, Tensor& out) {
+    const Tensor* in = &u;
+    if (seen.defined()) {
+      multiply_repeated(c, u, seen, pu);
+      in = &pu;
+    }
+    op_->adjoint(c, *in, xa);
+    covariance(c, xa, xv);
+    op_->apply(c, xv, out);
+    if (seen.defined()) multiply_repeated(c, out, seen, out);
+    multiply_repeated(c, u, variance_, su);
+    Tensor o = real_view(out);
+    axpby(c, 1.0f, real_view(su), 1.0f, o);
+  };
+  Tensor v = op_->make_output(n, dev);
+  // E[x | x_t, y] = E + V A^T v.
+  if (options_.solver == "gmres") {
+    gmres(ctx, m, r, v, options_.krylov);
+    if (seen.defined()) multiply_repeated(ctx, v, seen, v);
+    op_->adjoint(ctx, v, xa);
+    covariance(ctx, xa, xv);
+    axpby(ctx, 1.0f, xv, 1.0f, x0);
+  } else {
+    conjugate_gradient(ctx, m, r, v, options_.krylov,
+                       [&](Context& c, const std::vector<double>& alpha) { axpy_rows(c, alpha, xv, x0); });
+  }
+
+  // The network work is the prior's: mirror its counters so reports read them off either denoiser.
+  forward_count = prior_->forward_count;
+  jvp_count = prior_->jvp_count;
+  vjp_count = prior_->vjp_count;
+}
+
+}  // namespace
+
+std::unique_ptr<Denoiser> make_mmps_denoiser(std::shared_ptr<const Denoiser> prior, std::shared_ptr<const Operator> op,
+                                             Tensor noise_variance, Tensor y, const MmpsOptions& options) {
+  return std::make_unique<MmpsDenoiser>(std::move(prior), std::move(op), std::move(noise_variance), std::move(y), options);
+}
+
+}  // namespace tweedie::samplers

@@ -1,0 +1,42 @@
+#include "samplers/mixture_fixtures.h"
+
+#include <cmath>
+#include <random>
+
+namespace tweedie::test {
+
+samplers::MixturePrior ring_mixture(std::int64_t d, std::vector<double> weights) {
+  const std::size_t k = weights.size();
+  samplers::MixturePrior p;
+  p.dim = d;
+  p.weights = weights;
+  std::mt19937_64 gen(5);
+  std::normal_distribution<double> normal;
+  for (std::size_t c = 0; c < k; ++c) {
+    const double angle = 2 * M_PI * double(c) / double(k);
+    for (std::int64_t i = 0; i < d; ++i)
+      p.means.push_back(i == 0 ? 2 * std::cos(angle) : i == 1 ? 2 * std::sin(angle) : 0.3 * std::sin(double(c + 1) * double(i)));
+    // S = Q diag(l) Q^T with Q from Gram-Schmidt of a Gaussian matrix.
+    std::vector<double> q(std::size_t(d * d));
+    for (double& x : q) x = normal(gen);
+    for (std::int64_t i = 0; i < d; ++i) {
+      for (std::int64_t j = 0; j < i; ++j) {
+        double dot = 0;
+        for (std::int64_t m = 0; m < d; ++m) dot += q[i * d + m] * q[j * d + m];
+        for (std::int64_t m = 0; m < d; ++m) q[i * d + m] -= dot * q[j * d + m];
+      }
+      double norm = 0;
+      for (std::int64_t m = 0; m < d; ++m) norm += q[i * d + m] * q[i * d + m];
+      for (std::int64_t m = 0; m < d; ++m) q[i * d + m] /= std::sqrt(norm);
+    }
+    for (std::int64_t a = 0; a < d; ++a)
+      for (std::int64_t b = 0; b < d; ++b) {
+        double s = 0;
+        for (std::int64_t m = 0; m < d; ++m) s += q[m * d + a] * (0.05 + 0.35 * double(m) / double(std::max<std::int64_t>(d - 1, 1))) * q[m * d + b];
+        p.covs.push_back(s);
+      }
+  }
+  return p;
+}
+
+}  // namespace tweedie::test

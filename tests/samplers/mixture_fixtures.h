@@ -1,0 +1,15 @@
+#pragma once
+// Gaussian mixture priors the sampler and posterior tests share.
+#include <cstdint>
+#include <vector>
+
+#include "samplers/mixture_denoiser.h"
+
+namespace tweedie::test {
+
+// K = weights.size() components in d dimensions: means on a ring of radius 2 (in the first two
+// coordinates, plus a small offset pattern in the others), covariances diag(0.05 .. 0.4) rotated by a
+// fixed orthogonal matrix made with std::mt19937_64.
+samplers::MixturePrior ring_mixture(std::int64_t d, std::vector<double> weights);
+
+}  // namespace tweedie::test

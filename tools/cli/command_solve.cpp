@@ -1,0 +1,295 @@
+// `tweedie solve`: posterior samples, mean and standard deviation for observations y = noise(A(x)),
+// with a diffusion prior (MMPS, DPS) or a classical baseline (MAP with Tikhonov or TV, PnP-ADMM, RED);
+// HDF5 results, PNGs and one JSON line of metrics.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/arguments.h"
+#include "cli/commands.h"
+#include "io/denoiser_file.h"
+#include "io/hdf5_file.h"
+#include "io/observation_file.h"
+#include "io/png_file.h"
+#include "runtime/error.h"
+#include "runtime/memory.h"
+#include "runtime/timer.h"
+#include "samplers/metrics.h"
+#include "samplers/posterior/baselines.h"
+#include "samplers/posterior/dps.h"
+#include "samplers/posterior/mmps.h"
+
+namespace tweedie::cli {
+namespace {
+
+struct SolveFlags {
+  std::string prior, process, label, y, op, noise, method = "mmps", truth, output, png, device = "cpu";
+  samplers::SamplerOptions sampler;
+  samplers::MmpsOptions mmps;
+  samplers::DpsOptions dps;
+  samplers::BaselineOptions baseline;
+  std::int64_t samples = 1, batch = 0;
+  std::uint64_t seed = 0;
+  int threads = 0;
+  bool quiet = false, clamp = false, gmres = false;
+};
+
+bool sampling_method(const std::string& m) { return m == "mmps" || m == "dps"; }
+
+// The observations and the likelihood that explains them: an observation file (tweedie simulate), or a
+// plain dataset with --operator and --noise.
+Observation read_problem(const SolveFlags& f, const samplers::Signal& x, Device device) {
+  std::error_code ec;
+  DatasetRef ref = parse_dataset_ref("--y", f.y, "y");
+  bool observation_file = false;
+  if (ref.dataset == "y" && !ref.named && std::filesystem::exists(ref.file, ec)) {
+    H5File file = H5File::open(ref.file);
+    observation_file = file.has_attribute("", "tweedie") && file.string_attribute("", "tweedie") == "observation";
+  }
+  if (observation_file && f.op.empty() && f.noise.empty()) return load_observation(ref.file, device);
+  if (f.op.empty()) throw ArgumentError(cat("--y ", f.y, " is not an observation file (tweedie simulate writes them): give --operator and --noise"));
+  Observation o;
+  o.path = ref.file;
+  o.x = x;
+  o.y = read_dataset("--y", ref, device, /*keep_complex=*/true);
+  o.op = build_operator(f.op, x, device);
+  o.noise = build_noise(f.noise.empty() ? "none" : f.noise, o.op.op->output(), device);
+  std::string where = cat(ref.file, ": dataset '", ref.dataset, "'");
+  if (o.noise.noise) {
+    Context ctx(device);
+    samplers::Likelihood(o.op.op, o.noise.noise).validate(ctx, o.y, where);
+  } else {
+    o.op.op->check_observations(o.y, where);
+  }
+  return o;
+}
+
+// Rows of y for sampler items first .. first + n - 1, item g belonging to observation g / per.
+Tensor observations_for(const Tensor& y, std::int64_t first, std::int64_t n, std::int64_t per) {
+  std::vector<std::int64_t> dims(y.shape().dims().begin(), y.shape().dims().end());
+  dims[0] = n;
+  Tensor out = Tensor::empty(Shape(std::span<const std::int64_t>(dims)), y.device(), y.dtype());
+  for (std::int64_t i = 0; i < n; ++i) {
+    Tensor dst = out.slice(i, 1);
+    dst.copy_from(y.slice((first + i) / per, 1));
+  }
+  return out;
+}
+
+void write_image_png(const std::string& path, const Tensor& images, bool own_range) {
+  if (images.rank() != 4 || (images.dim(1) != 1 && images.dim(1) != 3)) return;  // not images: no picture
+  Tensor shown = images.dtype() == DType::c64 ? Tensor() : images.to_host();
+  if (!shown.defined()) {
+    std::vector<float> mag;
+    for (const complex64& v : images.to_vector<complex64>()) mag.push_back(std::hypot(v.re, v.im));
+    shown = Tensor::from_host(std::span<const float>(mag), images.shape());
+    own_range = true;
+  }
+  float lo = -1, hi = 1;
+  if (own_range) {
+    std::vector<float> v = shown.to_vector<float>();
+    auto [a, b] = std::minmax_element(v.begin(), v.end());
+    lo = *a, hi = *b > *a ? *b : *a + 1;
+  }
+  write_png_grid(path, shown, lo, hi);
+}
+
+void run_solve(const SolveFlags& f) {
+  Device device = Device::parse(f.device);
+  Context ctx(device, f.threads);
+  const bool sampling = sampling_method(f.method);
+  const bool needs_prior = f.method != "map-tikhonov" && f.method != "map-tv";
+  if (f.method != "mmps" && f.method != "dps" && f.method != "map-tikhonov" && f.method != "map-tv" && f.method != "pnp" && f.method != "red")
+    throw ArgumentError(cat("--method ", f.method, ": one of mmps, dps, map-tikhonov, map-tv, pnp, red"));
+  if (f.samples < 1) throw ArgumentError(cat("--samples ", f.samples, ": need at least 1"));
+  if (!sampling && f.samples != 1) throw ArgumentError(cat("--samples: ", f.method, " gives one estimate per observation"));
+  if (needs_prior && f.prior.empty()) throw ArgumentError(cat("--method ", f.method, " needs --prior"));
+
+  std::shared_ptr<samplers::Denoiser> prior;
+  samplers::Signal x{{}, DType::f32};
+  if (!f.prior.empty()) {
+    DenoiserOptions o;
+    o.process_spec = f.process;
+    o.clamp = f.clamp;
+    if (!f.label.empty()) o.labels = parse_integers("--label", f.label);
+    prior = load_denoiser(f.prior, o, device);
+    x.shape = prior->item_shape();
+  }
+  Observation obs = read_problem(f, x, device);
+  if (prior && !(obs.x.shape == prior->item_shape()))
+    throw ShapeError(cat("--y ", obs.path, ": the unknowns are ", obs.x.str(), " but the prior's items are ", prior->item_shape().str()));
+  if (obs.x.dtype != DType::f32) throw ArgumentError(cat("--y ", obs.path, ": complex unknowns (x_dtype c64) need a prior on complex images, which tweedie does not have yet"));
+  const samplers::Operator& op = *obs.op.op;
+  const std::int64_t m = obs.y.dim(0), per = f.samples, total = m * per;
+  if (!obs.noise.noise)
+    throw ArgumentError(cat("--y ", obs.path, ": the noise model is none, so there is no likelihood to solve with; give --noise (gaussian:sigma=S, ...)"));
+  samplers::Likelihood lik(obs.op.op, obs.noise.noise);
+  Tensor variance;
+  if (f.method == "mmps") {
+    variance = obs.noise.noise->gaussian_variance(ctx, op.output().shape);
+    if (!variance.defined())
+      throw ArgumentError(cat("--method mmps needs Gaussian noise, not ", obs.noise.noise->describe(), "; --method dps handles any noise model"));
+  }
+  Tensor truth;
+  if (!f.truth.empty()) {
+    truth = read_dataset("--truth", parse_dataset_ref("--truth", f.truth, "x"), device);
+    op.batch_of_input(ctx, truth, "--truth");
+    if (truth.dim(0) != m) throw ShapeError(cat("--truth has ", truth.dim(0), " items for ", m, " observations"));
+  }
+  if (!f.png.empty()) std::filesystem::create_directories(f.png);
+  H5File out = H5File::create(f.output);  // early, so a bad path fails before any work
+
+  reset_peak_memory(device);
+  Timer timer;
+  Tensor all = Tensor::empty(samplers::batched(total, op.input().shape), device);
+  const std::int64_t batch = f.batch > 0 ? f.batch : total;
+  const bool progress = !f.quiet && ::isatty(STDERR_FILENO);
+  for (std::int64_t first = 0; first < total; first += batch) {
+    const std::int64_t n = std::min(batch, total - first);
+    Tensor y = observations_for(obs.y, first, n, per);
+    Tensor result;
+    if (sampling) {
+      samplers::StepHook hook;
+      if (progress)
+        hook = [&, start = timer.seconds()](const samplers::StepInfo& s) {
+          double rate = (s.step + 1) / std::max(timer.seconds() - start, 1e-9);
+          std::fprintf(stderr, "\r%s items %lld-%lld of %lld  step %d/%d  %.2f steps/s  ETA %.0f s   ", f.method.c_str(), (long long)first,
+                       (long long)(first + n - 1), (long long)total, s.step + 1, s.steps, rate, (s.steps - s.step - 1) / rate);
+        };
+      if (f.method == "mmps") {
+        samplers::MmpsOptions o = f.mmps;
+        o.solver = f.gmres ? "gmres" : "cg";
+        auto posterior = samplers::make_mmps_denoiser(prior, obs.op.op, variance, y, o);
+        result = samplers::sample(ctx, *posterior, f.sampler, n, f.seed, first, hook);
+      } else {
+        result = samplers::sample_dps(ctx, *prior, lik, y, f.dps, f.sampler, n, f.seed, first, hook);
+      }
+    } else if (f.method == "map-tikhonov") {
+      result = samplers::map_tikhonov(ctx, lik, y, f.baseline);
+    } else if (f.method == "map-tv") {
+      result = samplers::map_tv(ctx, lik, y, f.baseline);
+    } else if (f.method == "pnp") {
+      result = samplers::pnp_admm(ctx, *prior, lik, y, f.baseline);
+    } else {
+      result = samplers::red(ctx, *prior, lik, y, f.baseline);
+    }
+    Tensor dst = all.slice(first, n);
+    dst.copy_from(result);
+  }
+  if (progress) std::fprintf(stderr, "\n");
+  ctx.synchronize();
+  const double seconds = timer.seconds();
+
+  // Mean and standard deviation over each observation's samples, in double on the host.
+  const std::int64_t d = op.input().shape.numel();
+  std::vector<float> samples = all.to_vector<float>(), mean(std::size_t(m * d)), stddev(std::size_t(m * d));
+  for (std::int64_t o = 0; o < m; ++o)
+    for (std::int64_t e = 0; e < d; ++e) {
+      double s = 0, s2 = 0;
+      for (std::int64_t k = 0; k < per; ++k) {
+        double v = samples[std::size_t((o * per + k) * d + e)];
+        s += v, s2 += v * v;
+      }
+      double mu = s / double(per);
+      mean[std::size_t(o * d + e)] = float(mu);
+      stddev[std::size_t(o * d + e)] = per > 1 ? float(std::sqrt(std::max(0.0, (s2 - s * mu) / double(per - 1)))) : 0.0f;
+    }
+  Shape item_batch = samplers::batched(m, op.input().shape);
+  Tensor mean_t = Tensor::from_host(std::span<const float>(mean), item_batch), std_t = Tensor::from_host(std::span<const float>(stddev), item_batch);
+
+  nlohmann::json metrics{{"method", f.method}, {"operator", op.describe()}, {"noise", obs.noise.noise ? obs.noise.noise->describe() : "none"},
+                         {"observations", m}, {"samples", per}, {"seconds", seconds}, {"peak_bytes", memory_stats(device).peak}};
+  if (sampling) metrics["sampler"] = {{"kind", f.sampler.kind}, {"steps", f.sampler.steps}};
+  if (prior) metrics["network"] = {{"forward", prior->forward_count}, {"jvp", prior->jvp_count}, {"vjp", prior->vjp_count}};
+  // Data consistency |y - A(mean)| / |y| per observation.
+  Tensor a_mean = op.make_output(m, device);
+  op.apply(ctx, mean_t.to(device), a_mean);
+  std::vector<double> consistency;
+  for (std::int64_t o = 0; o < m; ++o) {
+    std::vector<double> fit = samplers::item_values(a_mean.dtype() == DType::c64 ? a_mean.view_as_real() : a_mean, o);
+    std::vector<double> data = samplers::item_values(obs.y.dtype() == DType::c64 ? obs.y.view_as_real() : obs.y, o);
+    double r = 0, yy = 0;
+    for (std::size_t i = 0; i < fit.size(); ++i) r += (data[i] - fit[i]) * (data[i] - fit[i]), yy += data[i] * data[i];
+    consistency.push_back(std::sqrt(r / std::max(yy, 1e-300)));
+  }
+  metrics["data_consistency"] = consistency;
+  if (truth.defined()) {
+    std::vector<double> p, s;
+    for (std::int64_t o = 0; o < m; ++o) {
+      std::vector<double> t = samplers::item_values(truth, o), mu = samplers::item_values(mean_t, o);
+      p.push_back(samplers::psnr(mu, t, 2.0));
+      if (op.input().shape.rank() == 3) s.push_back(samplers::ssim(mu, t, op.input().shape, 2.0));
+    }
+    metrics["psnr"] = p;
+    if (!s.empty()) metrics["ssim"] = s;
+  }
+
+  std::vector<std::int64_t> dims{m, per};
+  for (std::int64_t v : op.input().shape.dims()) dims.push_back(v);
+  out.write("samples", all.reshape(Shape(std::span<const std::int64_t>(dims))));
+  out.write("mean", mean_t);
+  out.write("std", std_t);
+  out.set_attribute("", "method", f.method);
+  out.set_attribute("", "operator", op.describe());
+  out.set_attribute("", "metrics", metrics.dump());
+  if (!f.png.empty()) {
+    namespace fs = std::filesystem;
+    write_image_png((fs::path(f.png) / "mean.png").string(), mean_t, false);
+    write_image_png((fs::path(f.png) / "std.png").string(), std_t, true);
+    write_image_png((fs::path(f.png) / "samples.png").string(), all.slice(0, std::min<std::int64_t>(total, 16)), false);
+    if (truth.defined()) write_image_png((fs::path(f.png) / "truth.png").string(), truth, false);
+    if (op.is_linear()) {  // the observation brought back to image space: zero-filled for MRI
+      Tensor back = op.make_input(m, device);
+      op.adjoint(ctx, obs.y, back);
+      write_image_png((fs::path(f.png) / "observation.png").string(), back, false);
+    } else if (op.output().shape.rank() == 3) {
+      write_image_png((fs::path(f.png) / "observation.png").string(), obs.y, true);
+    }
+  }
+  out.commit();
+  std::cout << metrics.dump() << "\n";
+}
+
+}  // namespace
+
+void add_solve_command(CLI::App& app) {
+  auto f = std::make_shared<SolveFlags>();
+  auto* cmd = app.add_subcommand("solve", "Posterior samples, mean and std for observations (MMPS, DPS) or a baseline estimate");
+  cmd->add_option("--prior", f->prior, "Model file or exact prior file (not needed by map-tikhonov, map-tv)");
+  cmd->add_option("--y", f->y, "Observation file from tweedie simulate, or FILE[:DATASET] of y with --operator and --noise")->required();
+  cmd->add_option("--operator", f->op, "Operator SPEC, when --y is not an observation file (see tweedie simulate --help)");
+  cmd->add_option("--noise", f->noise, "Noise SPEC, when --y is not an observation file");
+  cmd->add_option("--method", f->method, "mmps, dps, map-tikhonov, map-tv, pnp, red")->capture_default_str();
+  cmd->add_option("-o,--output", f->output, "Output HDF5: samples (M, K, ...), mean and std (M, ...)")->required();
+  cmd->add_option("--truth", f->truth, "True signals FILE[:DATASET] (M, ...): adds PSNR and SSIM (images in [-1, 1])");
+  cmd->add_option("--png", f->png, "Folder for PNGs: mean, std, samples, truth, observation (A^T y; zero-filled for MRI)");
+  cmd->add_option("--samples", f->samples, "Samples per observation (mmps, dps)")->capture_default_str();
+  cmd->add_option("--batch", f->batch, "Items per batch (0: all at once)")->capture_default_str();
+  cmd->add_option("--seed", f->seed, "Seed: a sample's noise depends only on it and the sample's index")->capture_default_str();
+  cmd->add_option("--sampler", f->sampler.kind, "em, ode-euler, ode-heun, pc, ddpm, ddim, edm-heun")->capture_default_str();
+  cmd->add_option("--steps", f->sampler.steps, "Sampler steps")->capture_default_str();
+  cmd->add_option("--eta", f->sampler.eta, "ddim: 0 deterministic .. 1 ancestral")->capture_default_str();
+  cmd->add_option("--process", f->process, "Process for exact priors, or to override a model's");
+  cmd->add_option("--label", f->label, "Class label(s) for class-conditional models");
+  cmd->add_flag("--clamp", f->clamp, "Clip E[x | x_t] to [-1, 1]");
+  cmd->add_option("--cg-iterations", f->mmps.krylov.max_iterations, "mmps: solver iterations per step (k)")->capture_default_str();
+  cmd->add_option("--tolerance", f->mmps.krylov.tolerance, "mmps: stop the solver at this relative residual (0: always k)")->capture_default_str();
+  cmd->add_flag("--gmres", f->gmres, "mmps: GMRES instead of conjugate gradient");
+  cmd->add_flag("--by-vjp", f->mmps.by_vjp, "mmps: covariance products by VJP instead of JVP");
+  cmd->add_option("--covariance", f->mmps.covariance, "mmps: tweedie, sigma_t (heuristic), gaussian (Gaussian priors)")->capture_default_str();
+  cmd->add_option("--zeta", f->dps.zeta, "dps: step size")->capture_default_str();
+  cmd->add_option("--lambda", f->baseline.lambda, "map-*, red: regularisation weight")->capture_default_str();
+  cmd->add_option("--iterations", f->baseline.iterations, "map-*, pnp, red: iterations")->capture_default_str();
+  cmd->add_option("--noise-level", f->baseline.noise_level, "pnp, red: the denoiser's noise level")->capture_default_str();
+  cmd->add_option("--rho", f->baseline.rho, "pnp: ADMM penalty")->capture_default_str();
+  cmd->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
+  cmd->add_option("--threads", f->threads, "Host threads (0: all)")->capture_default_str();
+  cmd->add_flag("--quiet", f->quiet, "No progress on stderr");
+  cmd->callback([f] { run_solve(*f); });
+}
+
+}  // namespace tweedie::cli
