@@ -47,6 +47,15 @@ void save_observation(const std::string& path, const Tensor& y, const samplers::
   out.commit();
 }
 
+void check_observations(const Tensor& y, const BuiltOperator& op, const BuiltNoise& noise, const std::string& where) {
+  if (noise.noise) {
+    Context ctx(y.device());
+    samplers::Likelihood(op.op, noise.noise).validate(ctx, y, where);
+  } else {
+    op.op->check_observations(y, where);
+  }
+}
+
 Observation load_observation(const std::string& path, Device device) {
   H5File f = H5File::open(path);
   auto attribute = [&](const char* name) {
@@ -80,12 +89,7 @@ Observation load_observation(const std::string& path, Device device) {
   if (!f.has("y")) throw IoError(cat(path, ": no dataset 'y'"));
   o.y = f.read("y", device);
   std::string where = path + ": dataset 'y'";
-  if (o.noise.noise) {
-    Context ctx(device);
-    samplers::Likelihood(o.op.op, o.noise.noise).validate(ctx, o.y, where);
-  } else {
-    o.op.op->check_observations(o.y, where);
-  }
+  check_observations(o.y, o.op, o.noise, where);
   return o;
 }
 

@@ -27,6 +27,10 @@ struct Observation {
 // possible draw of the noise model (counts, NaN); errors name the file and dataset.
 Observation load_observation(const std::string& path, Device device);
 
+// Throws if y cannot be observations of this operator and noise model (shape and type; counts, NaN);
+// messages start with `where`.
+void check_observations(const Tensor& y, const BuiltOperator& op, const BuiltNoise& noise, const std::string& where);
+
 // Writes y with the operator and noise model that produced it. Datasets the specs read from other files
 // are copied in and the specs rewritten to point at the copies, so the file stands alone. Extra root
 // attributes (seed, source of x) come as name/value pairs.

@@ -115,4 +115,27 @@ void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes
   REQUIRE_MESSAGE(out.good(), "cannot write ", path);
 }
 
+std::vector<double> solve_dense(std::vector<double> a, std::vector<double> b, std::int64_t n, std::int64_t m) {
+  for (std::int64_t c = 0; c < n; ++c) {
+    std::int64_t p = c;
+    for (std::int64_t r = c + 1; r < n; ++r)
+      if (std::abs(a[std::size_t(r * n + c)]) > std::abs(a[std::size_t(p * n + c)])) p = r;
+    for (std::int64_t j = 0; j < n; ++j) std::swap(a[std::size_t(c * n + j)], a[std::size_t(p * n + j)]);
+    for (std::int64_t j = 0; j < m; ++j) std::swap(b[std::size_t(c * m + j)], b[std::size_t(p * m + j)]);
+    for (std::int64_t r = c + 1; r < n; ++r) {
+      const double f = a[std::size_t(r * n + c)] / a[std::size_t(c * n + c)];
+      for (std::int64_t j = c; j < n; ++j) a[std::size_t(r * n + j)] -= f * a[std::size_t(c * n + j)];
+      for (std::int64_t j = 0; j < m; ++j) b[std::size_t(r * m + j)] -= f * b[std::size_t(c * m + j)];
+    }
+  }
+  std::vector<double> x(std::size_t(n * m));
+  for (std::int64_t r = n - 1; r >= 0; --r)
+    for (std::int64_t j = 0; j < m; ++j) {
+      double s = b[std::size_t(r * m + j)];
+      for (std::int64_t k = r + 1; k < n; ++k) s -= a[std::size_t(r * n + k)] * x[std::size_t(k * m + j)];
+      x[std::size_t(r * m + j)] = s / a[std::size_t(r * n + r)];
+    }
+  return x;
+}
+
 }  // namespace tweedie::test

@@ -32,6 +32,10 @@ std::vector<double> as_float(std::vector<double> values);
 
 // The largest |got - want| divided by max(max |want|, floor). Sizes must agree.
 double max_relative_error(const std::vector<double>& got, const std::vector<double>& want, double floor = 1e-30);
+
+// X = A^-1 B in double for a square n x n A and B n x m (row-major; m right-hand sides solved
+// together), by Gaussian elimination with partial pivoting: the reference solver of the tests.
+std::vector<double> solve_dense(std::vector<double> a, std::vector<double> b, std::int64_t n, std::int64_t m = 1);
 double max_relative_error(const std::vector<std::complex<double>>& got, const std::vector<std::complex<double>>& want,
                           double floor = 1e-30);
 

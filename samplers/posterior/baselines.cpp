@@ -12,6 +12,7 @@
 #include "kernels/rows.h"
 #include "kernels/total_variation.h"
 #include "runtime/error.h"
+#include "samplers/linalg/krylov.h"
 
 namespace tweedie::samplers {
 namespace {
@@ -115,43 +116,21 @@ class DataTerm {
   mutable Tensor zero_y_;
 };
 
-// Solves (H + shift I) x = b for every item by conjugate gradients from x = 0, with at most `iterations`
-// products; an item stops once |r| <= tolerance |b| (and when its curvature p^T (H + shift) p vanishes,
-// which leaves the minimum-norm part found so far). Returns |r| / |b| per item; `used` the products.
+// Solves (H + shift I) x = b for every item by conjugate gradients (samplers/linalg/krylov.h) from
+// x = 0, with at most `iterations` products; an item stops once |r| <= tolerance |b|. Returns |r| / |b|
+// per item; `used` the products.
 std::vector<double> solve_shifted(Context& ctx, const DataTerm& data, double shift, const Tensor& b, Tensor& x, int iterations,
                                   double tolerance, int* used = nullptr) {
-  std::int64_t n = b.dim(0);
-  Tensor r = b.clone(), p = b.clone(), q = zeros_like(b);
-  Tensor xf = flat(x);
-  fill(ctx, xf, 0.0f);
-  std::vector<double> rr = dots(ctx, r, r), bb = rr, alpha(n), beta(n), ones(n, 1.0);
-  std::vector<bool> done(n);
-  for (std::int64_t i = 0; i < n; ++i) done[i] = bb[i] == 0;
-  int k = 0;
-  for (; k < iterations && !std::all_of(done.begin(), done.end(), [](bool d) { return d; }); ++k) {
-    data.hessian(ctx, p, q);
-    if (shift != 0) update(ctx, shift, p, 1, q);
-    std::vector<double> pq = dots(ctx, p, q);
-    for (std::int64_t i = 0; i < n; ++i) {
-      if (!done[i] && !(pq[i] > 0)) done[i] = true;
-      alpha[i] = done[i] ? 0 : rr[i] / pq[i];
-    }
-    std::vector<double> minus_alpha(n);
-    for (std::int64_t i = 0; i < n; ++i) minus_alpha[i] = -alpha[i];
-    axpy_rows(ctx, alpha, p, x);
-    axpy_rows(ctx, minus_alpha, q, r);
-    std::vector<double> next = dots(ctx, r, r);
-    for (std::int64_t i = 0; i < n; ++i) {
-      beta[i] = done[i] ? 0 : next[i] / rr[i];
-      if (!done[i]) rr[i] = next[i];
-      if (std::sqrt(rr[i]) <= tolerance * std::sqrt(bb[i])) done[i] = true;
-    }
-    axpby_rows(ctx, ones, r, beta, p);
-  }
-  if (used) *used = k;
-  std::vector<double> residual(n);
-  for (std::int64_t i = 0; i < n; ++i) residual[i] = bb[i] > 0 ? std::sqrt(rr[i] / bb[i]) : 0;
-  return residual;
+  LinearMap m = [&](Context& c, const Tensor& v, Tensor& out) {
+    data.hessian(c, v, out);
+    if (shift != 0) update(c, shift, v, 1, out);
+  };
+  KrylovOptions o;
+  o.max_iterations = iterations;
+  o.tolerance = tolerance;
+  KrylovReport report = conjugate_gradient(ctx, m, b, x, o);
+  if (used) *used = report.iterations;
+  return report.residual;
 }
 
 constexpr double kRounding = 1e-6;  // relative; some ulps of f32

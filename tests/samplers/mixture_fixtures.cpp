@@ -3,6 +3,8 @@
 #include <cmath>
 #include <random>
 
+#include "support.h"
+
 namespace tweedie::test {
 
 samplers::MixturePrior ring_mixture(std::int64_t d, std::vector<double> weights) {
@@ -37,6 +39,18 @@ samplers::MixturePrior ring_mixture(std::int64_t d, std::vector<double> weights)
       }
   }
   return p;
+}
+
+std::vector<double> component_fractions(const samplers::MixtureDenoiser& m, const Tensor& x) {
+  std::vector<double> r = m.responsibilities(test::context(), x, m.process().t_min());
+  const std::size_t k = m.prior().weights.size(), n = r.size() / k;
+  std::vector<double> f(k, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t best = 0;
+    for (std::size_t c = 1; c < k; ++c) best = r[i * k + c] > r[i * k + best] ? c : best;
+    f[best] += 1.0 / double(n);
+  }
+  return f;
 }
 
 }  // namespace tweedie::test

@@ -12,4 +12,8 @@ namespace tweedie::test {
 // fixed orthogonal matrix made with std::mt19937_64.
 samplers::MixturePrior ring_mixture(std::int64_t d, std::vector<double> weights);
 
+// For each component k, the fraction of the samples x (N, D) whose most responsible component (at the
+// process's smallest noise level) is k.
+std::vector<double> component_fractions(const samplers::MixtureDenoiser& m, const Tensor& x);
+
 }  // namespace tweedie::test

@@ -20,29 +20,6 @@ namespace {
 
 using Matrix = std::vector<double>;  // row-major
 
-// x = M^{-1} b for a square n x n M, by Gaussian elimination with partial pivoting in double.
-std::vector<double> solve(Matrix m, std::vector<double> b, std::int64_t n) {
-  for (std::int64_t c = 0; c < n; ++c) {
-    std::int64_t pivot = c;
-    for (std::int64_t r = c + 1; r < n; ++r)
-      if (std::abs(m[r * n + c]) > std::abs(m[pivot * n + c])) pivot = r;
-    for (std::int64_t j = 0; j < n; ++j) std::swap(m[c * n + j], m[pivot * n + j]);
-    std::swap(b[c], b[pivot]);
-    for (std::int64_t r = c + 1; r < n; ++r) {
-      double f = m[r * n + c] / m[c * n + c];
-      for (std::int64_t j = c; j < n; ++j) m[r * n + j] -= f * m[c * n + j];
-      b[r] -= f * b[c];
-    }
-  }
-  std::vector<double> x(n);
-  for (std::int64_t r = n - 1; r >= 0; --r) {
-    double s = b[r];
-    for (std::int64_t j = r + 1; j < n; ++j) s -= m[r * n + j] * x[j];
-    x[r] = s / m[r * n + r];
-  }
-  return x;
-}
-
 // (rows x inner) times (inner x cols).
 Matrix multiply(const Matrix& a, const Matrix& b, std::int64_t rows, std::int64_t inner, std::int64_t cols) {
   Matrix c(rows * cols, 0.0);
@@ -106,7 +83,7 @@ std::vector<double> normal_solve(const MatrixProblem& p, double s, const Matrix&
   for (std::int64_t r = 0; r < std::int64_t(ys.size()) / p.m; ++r) {
     std::vector<double> rhs = multiply(at, item(ys, r, p.m), p.d, p.m, 1);
     for (std::int64_t i = 0; i < p.d; ++i) rhs[i] = rhs[i] / (s * s) + shift[i];
-    for (double e : solve(h, rhs, p.d)) out.push_back(e);
+    for (double e : test::solve_dense(h, rhs, p.d)) out.push_back(e);
   }
   return out;
 }
@@ -357,7 +334,7 @@ TEST_CASE("RED with a Gaussian prior converges to its closed-form fixed point") 
   for (std::int64_t j = 0; j < d; ++j) {
     std::vector<double> e(d, 0.0);
     e[j] = 1;
-    std::vector<double> col = solve(shifted, e, d);
+    std::vector<double> col = test::solve_dense(shifted, e, d);
     for (std::int64_t i = 0; i < d; ++i) i_minus_w[i * d + j] = lambda * level * level * col[i];
   }
   std::vector<double> shift = multiply(i_minus_w, prior.mean, d, d, 1);
@@ -436,7 +413,7 @@ TEST_CASE("PnP-ADMM with a Gaussian prior and rho = 1/noise_level^2 converges to
     for (std::int64_t j = 0; j < d; ++j) b[j] = keep[j] * ys[r * d + j] / (s * s);
     std::vector<double> rhs = multiply(sp.dense, b, d, d, 1);
     for (std::int64_t i = 0; i < d; ++i) rhs[i] += sp.prior.mean[i];
-    for (double e : solve(sh, rhs, d)) want.push_back(e);
+    for (double e : test::solve_dense(sh, rhs, d)) want.push_back(e);
   }
   CHECK(test::max_relative_error(got, want) < 1e-4);
   for (double r : report.residual) CHECK(r < 1e-4);

@@ -15,29 +15,6 @@ namespace {
 
 using Matrix = std::vector<double>;  // row-major n x n
 
-// x = A^{-1} b by Gaussian elimination with partial pivoting, in double.
-std::vector<double> solve(Matrix a, std::vector<double> b, std::int64_t n) {
-  for (std::int64_t c = 0; c < n; ++c) {
-    std::int64_t p = c;
-    for (std::int64_t r = c + 1; r < n; ++r)
-      if (std::abs(a[r * n + c]) > std::abs(a[p * n + c])) p = r;
-    for (std::int64_t j = 0; j < n; ++j) std::swap(a[c * n + j], a[p * n + j]);
-    std::swap(b[c], b[p]);
-    for (std::int64_t r = c + 1; r < n; ++r) {
-      double f = a[r * n + c] / a[c * n + c];
-      for (std::int64_t j = c; j < n; ++j) a[r * n + j] -= f * a[c * n + j];
-      b[r] -= f * b[c];
-    }
-  }
-  std::vector<double> x(b.size());
-  for (std::int64_t r = n - 1; r >= 0; --r) {
-    double s = b[r];
-    for (std::int64_t j = r + 1; j < n; ++j) s -= a[r * n + j] * x[j];
-    x[r] = s / a[r * n + r];
-  }
-  return x;
-}
-
 std::vector<double> multiply(const Matrix& a, const std::vector<double>& x, std::int64_t n) {
   std::vector<double> y(n, 0.0);
   for (std::int64_t i = 0; i < n; ++i)
@@ -53,7 +30,7 @@ std::vector<double> reference_jacobian(const Matrix& s, double a, double sg, con
   std::vector<double> out;
   for (std::size_t r = 0; r < vs.size() / n; ++r) {
     std::vector<double> v(vs.begin() + r * n, vs.begin() + (r + 1) * n);
-    std::vector<double> y = multiply(s, solve(m, v, n), n);
+    std::vector<double> y = multiply(s, test::solve_dense(m, v, n), n);
     for (double e : y) out.push_back(a * e);
   }
   return out;

@@ -18,29 +18,6 @@ namespace {
 
 using Matrix = std::vector<double>;  // row-major d x d
 
-// x = A^{-1} b by Gaussian elimination with partial pivoting, in double.
-std::vector<double> solve(Matrix a, std::vector<double> b, std::int64_t n) {
-  for (std::int64_t c = 0; c < n; ++c) {
-    std::int64_t p = c;
-    for (std::int64_t r = c + 1; r < n; ++r)
-      if (std::abs(a[r * n + c]) > std::abs(a[p * n + c])) p = r;
-    for (std::int64_t j = 0; j < n; ++j) std::swap(a[c * n + j], a[p * n + j]);
-    std::swap(b[c], b[p]);
-    for (std::int64_t r = c + 1; r < n; ++r) {
-      double f = a[r * n + c] / a[c * n + c];
-      for (std::int64_t j = c; j < n; ++j) a[r * n + j] -= f * a[c * n + j];
-      b[r] -= f * b[c];
-    }
-  }
-  std::vector<double> x(b.size());
-  for (std::int64_t r = n - 1; r >= 0; --r) {
-    double s = b[r];
-    for (std::int64_t j = r + 1; j < n; ++j) s -= a[r * n + j] * x[j];
-    x[r] = s / a[r * n + r];
-  }
-  return x;
-}
-
 // B B^T / d + shift I for a random B: symmetric positive definite, condition number a few tens.
 Matrix spd(std::int64_t d, std::uint64_t seed, double shift = 0.2) {
   std::vector<double> b = test::uniform(std::size_t(d * d), seed);
@@ -117,7 +94,7 @@ TEST_CASE("CG solves batched SPD systems to 1e-5 of the dense solution in d iter
     CHECK(test::max_relative_error(test::download(rebuilt), got) < 1e-6);
     for (std::int64_t i = 0; i < n; ++i) {
       CAPTURE(i);
-      CHECK(relative_error(item(got, i, d), solve(ms[std::size_t(i)], item(b, i, d), d)) < 1e-5);
+      CHECK(relative_error(item(got, i, d), test::solve_dense(ms[std::size_t(i)], item(b, i, d), d)) < 1e-5);
       CHECK(rep.residual[std::size_t(i)] < 1e-5);
     }
   }
@@ -154,7 +131,7 @@ TEST_CASE("CG on complex vectors solves Hermitian positive definite systems unde
       bi.push_back(std::complex<float>(b[i * d + k]).real()), bi.push_back(std::complex<float>(b[i * d + k]).imag());
       gi.push_back(got[i * d + k].real()), gi.push_back(got[i * d + k].imag());
     }
-    CHECK(relative_error(gi, solve(real_forms[std::size_t(i)], bi, 2 * d)) < 1e-5);
+    CHECK(relative_error(gi, test::solve_dense(real_forms[std::size_t(i)], bi, 2 * d)) < 1e-5);
     CHECK(rep.residual[std::size_t(i)] <= 1e-6);
   }
 }
@@ -174,7 +151,7 @@ TEST_CASE("GMRES solves batched nonsymmetric systems to 1e-5 of the dense soluti
     std::vector<double> got = test::download(x);
     for (std::int64_t i = 0; i < n; ++i) {
       CAPTURE(i);
-      CHECK(relative_error(item(got, i, d), solve(ms[std::size_t(i)], item(b, i, d), d)) < 1e-5);
+      CHECK(relative_error(item(got, i, d), test::solve_dense(ms[std::size_t(i)], item(b, i, d), d)) < 1e-5);
       CHECK(rep.residual[std::size_t(i)] < 1e-5);
     }
   }
@@ -225,7 +202,7 @@ TEST_CASE("an item that reaches the tolerance stops while the others go on, and 
     std::vector<double> got = test::download(x);
     for (std::int64_t i = 0; i < 3; ++i) {
       CAPTURE(i);
-      CHECK(relative_error(item(got, i, d), solve(ms[std::size_t(i)], item(b, i, d), d)) < 3e-5);
+      CHECK(relative_error(item(got, i, d), test::solve_dense(ms[std::size_t(i)], item(b, i, d), d)) < 3e-5);
       CHECK(rep.residual[std::size_t(i)] <= 1e-5);
     }
     CHECK(item(got, 3, d) == std::vector<double>(std::size_t(d), 0.0));

@@ -18,19 +18,6 @@ using namespace tweedie::samplers;
 
 namespace {
 
-// Fractions of samples whose most responsible component (at the smallest noise level) is k.
-std::vector<double> component_fractions(const MixtureDenoiser& m, const Tensor& x) {
-  std::vector<double> r = m.responsibilities(test::context(), x, m.process().t_min());
-  const std::size_t k = m.prior().weights.size(), n = r.size() / k;
-  std::vector<double> f(k, 0);
-  for (std::size_t i = 0; i < n; ++i) {
-    std::size_t best = 0;
-    for (std::size_t c = 1; c < k; ++c) best = r[i * k + c] > r[i * k + best] ? c : best;
-    f[best] += 1.0 / double(n);
-  }
-  return f;
-}
-
 bool print_tables() { return std::getenv("TWEEDIE_PRINT_TABLES") != nullptr; }
 
 }  // namespace
@@ -75,7 +62,7 @@ TEST_CASE("every sampler reproduces 2-D and 16-D Gaussian mixtures: weights with
         Tensor x = sample(test::context(), m, o, n, 77);
         std::vector<double> got = test::download(x);
         sw.push_back(test::sliced_wasserstein(got, ref, std::size_t(pr.d)));
-        fractions = component_fractions(m, x);
+        fractions = test::component_fractions(m, x);
         if (print_tables()) {
           std::printf("  %-9s steps %4d  SW2 %.4f  mean err %.4f  cov err %.4f  weights", c.kind, steps, sw.back(),
                       test::mean_error(got, ref, std::size_t(pr.d)), test::covariance_error(got, ref, std::size_t(pr.d)));

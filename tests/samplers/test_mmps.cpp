@@ -27,30 +27,6 @@ namespace {
 
 using Matrix = std::vector<double>;  // row-major
 
-// x = A^{-1} B for A n x n and B n x m (columns solved together), Gaussian elimination with pivoting.
-Matrix solve(Matrix a, Matrix b, std::int64_t n, std::int64_t m) {
-  for (std::int64_t c = 0; c < n; ++c) {
-    std::int64_t p = c;
-    for (std::int64_t r = c + 1; r < n; ++r)
-      if (std::abs(a[r * n + c]) > std::abs(a[p * n + c])) p = r;
-    for (std::int64_t j = 0; j < n; ++j) std::swap(a[c * n + j], a[p * n + j]);
-    for (std::int64_t j = 0; j < m; ++j) std::swap(b[c * m + j], b[p * m + j]);
-    for (std::int64_t r = c + 1; r < n; ++r) {
-      const double f = a[r * n + c] / a[c * n + c];
-      for (std::int64_t j = c; j < n; ++j) a[r * n + j] -= f * a[c * n + j];
-      for (std::int64_t j = 0; j < m; ++j) b[r * m + j] -= f * b[c * m + j];
-    }
-  }
-  Matrix x(std::size_t(n * m));
-  for (std::int64_t r = n - 1; r >= 0; --r)
-    for (std::int64_t j = 0; j < m; ++j) {
-      double s = b[r * m + j];
-      for (std::int64_t k = r + 1; k < n; ++k) s -= a[r * n + k] * x[k * m + j];
-      x[r * m + j] = s / a[r * n + r];
-    }
-  return x;
-}
-
 // C = A B for A n x k, B k x m.
 Matrix mul(const Matrix& a, const Matrix& b, std::int64_t n, std::int64_t k, std::int64_t m) {
   Matrix c(std::size_t(n * m), 0.0);
@@ -83,8 +59,8 @@ Gaussian condition(const Matrix& s, const std::vector<double>& mu, const Matrix&
   std::vector<double> r = o;
   const std::vector<double> hmu = mul(h, mu, k, d, 1);
   for (std::int64_t i = 0; i < k; ++i) r[std::size_t(i)] -= hmu[std::size_t(i)];
-  const Matrix ginv_hs = solve(g, hs, k, d);  // G^{-1} H S (k x d)
-  const std::vector<double> w = solve(g, r, k, 1);
+  const Matrix ginv_hs = test::solve_dense(g, hs, k, d);  // G^{-1} H S (k x d)
+  const std::vector<double> w = test::solve_dense(g, r, k, 1);
   Gaussian p{mu, s};
   for (std::int64_t j = 0; j < d; ++j)
     for (std::int64_t i = 0; i < k; ++i) {

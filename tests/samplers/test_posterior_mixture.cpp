@@ -26,29 +26,6 @@ namespace {
 
 using Matrix = std::vector<double>;  // row-major
 
-// Solves G X = B for symmetric positive definite G (n x n) and B (n x m), by Cholesky.
-Matrix spd_solve(Matrix g, Matrix b, std::size_t n, std::size_t m) {
-  for (std::size_t j = 0; j < n; ++j) {
-    for (std::size_t k = 0; k < j; ++k) g[j * n + j] -= g[j * n + k] * g[j * n + k];
-    g[j * n + j] = std::sqrt(g[j * n + j]);
-    for (std::size_t i = j + 1; i < n; ++i) {
-      for (std::size_t k = 0; k < j; ++k) g[i * n + j] -= g[i * n + k] * g[j * n + k];
-      g[i * n + j] /= g[j * n + j];
-    }
-  }
-  for (std::size_t c = 0; c < m; ++c) {
-    for (std::size_t i = 0; i < n; ++i) {  // L z = b
-      for (std::size_t k = 0; k < i; ++k) b[i * m + c] -= g[i * n + k] * b[k * m + c];
-      b[i * m + c] /= g[i * n + i];
-    }
-    for (std::size_t i = n; i-- > 0;) {  // L^T x = z
-      for (std::size_t k = i + 1; k < n; ++k) b[i * m + c] -= g[k * n + i] * b[k * m + c];
-      b[i * m + c] /= g[i * n + i];
-    }
-  }
-  return b;
-}
-
 // The posterior of sum_k w_k N(mu_k, C_k) given y = A x + sigma_y n, A (m x d):
 //   G_k = A C_k A^T + sigma_y^2 I,  mean_k = mu_k + C_k A^T G_k^-1 (y - A mu_k),  cov_k = C_k - C_k A^T G_k^-1 A C_k,
 //   w_k proportional to w_k N(y; A mu_k, G_k).
@@ -73,7 +50,7 @@ MixturePrior posterior(const MixturePrior& p, const Matrix& a, std::size_t m, co
         for (std::size_t l = 0; l < d; ++l) g[i * m + j] += ac[i * d + l] * a[j * d + l];
         if (i == j) g[i * m + j] += sigma_y * sigma_y;
       }
-    Matrix gr = spd_solve(g, r, m, 1), gac = spd_solve(g, ac, m, d);
+    Matrix gr = test::solve_dense(g, r, std::int64_t(m), 1), gac = test::solve_dense(g, ac, std::int64_t(m), std::int64_t(d));
     for (std::size_t l = 0; l < d; ++l) {
       double v = mu[l];
       for (std::size_t i = 0; i < m; ++i) v += ac[i * d + l] * gr[i];
@@ -158,19 +135,6 @@ struct Result {
   double calls;  // network evaluations per sample (forward + JVP + VJP)
   Tensor x;
 };
-
-// Fractions of samples whose most responsible component of the exact posterior is k.
-std::vector<double> weights_of(const MixtureDenoiser& post, const Tensor& x) {
-  std::vector<double> r = post.responsibilities(test::context(), x, post.process().t_min());
-  const std::size_t k = post.prior().weights.size(), n = r.size() / k;
-  std::vector<double> f(k, 0);
-  for (std::size_t i = 0; i < n; ++i) {
-    std::size_t best = 0;
-    for (std::size_t c = 1; c < k; ++c) best = r[i * k + c] > r[i * k + best] ? c : best;
-    f[best] += 1.0 / double(n);
-  }
-  return f;
-}
 
 void print_weights(const std::vector<double>& w) {
   for (double v : w) std::printf(" %.3f", v);
@@ -271,13 +235,13 @@ TEST_CASE("MMPS and DPS against exact 2-D and 16-D mixture posteriors: the note'
       Result dps = best_dps(p, steps, n, ref, &zeta);
       if (print_tables()) {
         std::printf("  %-6s %5d %3s %6.1f %12.0f %8.4f ", "dps", steps, "-", zeta, dps.calls, dps.sw);
-        print_weights(weights_of(post, dps.x));
+        print_weights(test::component_fractions(post, dps.x));
       }
       for (int k : {1, 3}) {
         Result mmps = run_mmps(p, steps, k, n, ref);
         if (print_tables()) {
           std::printf("  %-6s %5d %3d %6s %12.0f %8.4f ", "mmps", steps, k, "-", mmps.calls, mmps.sw);
-          print_weights(weights_of(post, mmps.x));
+          print_weights(test::component_fractions(post, mmps.x));
         }
         CAPTURE(steps);
         CHECK(mmps.sw < prior_sw);  // both use the observation; which is closer depends on the problem (see the note)

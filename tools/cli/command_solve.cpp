@@ -58,13 +58,7 @@ Observation read_problem(const SolveFlags& f, const samplers::Signal& x, Device 
   o.y = read_dataset("--y", ref, device, /*keep_complex=*/true);
   o.op = build_operator(f.op, x, device);
   o.noise = build_noise(f.noise.empty() ? "none" : f.noise, o.op.op->output(), device);
-  std::string where = cat(ref.file, ": dataset '", ref.dataset, "'");
-  if (o.noise.noise) {
-    Context ctx(device);
-    samplers::Likelihood(o.op.op, o.noise.noise).validate(ctx, o.y, where);
-  } else {
-    o.op.op->check_observations(o.y, where);
-  }
+  check_observations(o.y, o.op, o.noise, cat(ref.file, ": dataset '", ref.dataset, "'"));
   return o;
 }
 
