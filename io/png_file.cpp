@@ -82,4 +82,24 @@ void write_png(const std::string& path, const Tensor& image, float lo, float hi)
   write_png_grid(path, image.reshape({1, image.dim(0), image.dim(1), image.dim(2)}), lo, hi, 1, 0);
 }
 
+void write_png_view(const std::string& path, const Tensor& images, bool own_range, bool log_magnitude) {
+  Tensor shown = images.to_host();
+  if (images.dtype() == DType::c64) {
+    std::vector<float> mag;
+    for (const complex64& v : shown.to_vector<complex64>()) {
+      float m = std::hypot(v.re, v.im);
+      mag.push_back(log_magnitude ? std::log1p(m) : m);
+    }
+    shown = Tensor::from_host(std::span<const float>(mag), images.shape());
+    own_range = true;
+  }
+  float lo = -1, hi = 1;
+  if (own_range) {
+    std::vector<float> v = shown.to_vector<float>();
+    auto [a, b] = std::minmax_element(v.begin(), v.end());
+    lo = *a, hi = *b > *a ? *b : *a + 1;
+  }
+  write_png_grid(path, shown, lo, hi);
+}
+
 }  // namespace tweedie

@@ -16,4 +16,8 @@ void write_png(const std::string& path, const Tensor& image, float lo = -1.0f, f
 void write_png_grid(const std::string& path, const Tensor& images, float lo = -1.0f, float hi = 1.0f, int columns = 0,
                     int gap = 2);
 
+// A batch (N, C, H, W), f32 or c64, as a grid to look at: complex values as |z| (or log(1 + |z|), for
+// k-space), mapped from [-1, 1], or from the batch's own range when own_range (or when complex).
+void write_png_view(const std::string& path, const Tensor& images, bool own_range, bool log_magnitude = false);
+
 }  // namespace tweedie

@@ -51,6 +51,29 @@ double ssim(const std::vector<double>& x, const std::vector<double>& reference, 
   return sum / double(count);
 }
 
+SampleMoments sample_moments(const Tensor& samples, std::int64_t groups) {
+  const std::int64_t total = samples.dim(0);
+  if (groups < 1 || total % groups != 0 || total == 0)
+    throw ShapeError(cat("sample_moments: ", total, " samples do not split into ", groups, " equal groups"));
+  const std::int64_t per = total / groups, d = samples.numel() / total;
+  std::vector<float> all = samples.to_vector<float>(), mean(std::size_t(groups * d)), stddev(std::size_t(groups * d));
+  for (std::int64_t o = 0; o < groups; ++o)
+    for (std::int64_t e = 0; e < d; ++e) {
+      double s = 0, s2 = 0;
+      for (std::int64_t k = 0; k < per; ++k) {
+        double v = all[std::size_t((o * per + k) * d + e)];
+        s += v, s2 += v * v;
+      }
+      double mu = s / double(per);
+      mean[std::size_t(o * d + e)] = float(mu);
+      stddev[std::size_t(o * d + e)] = per > 1 ? float(std::sqrt(std::max(0.0, (s2 - s * mu) / double(per - 1)))) : 0.0f;
+    }
+  std::vector<std::int64_t> dims(samples.shape().dims().begin(), samples.shape().dims().end());
+  dims[0] = groups;
+  const Shape shape{std::span<const std::int64_t>(dims)};
+  return {Tensor::from_host(std::span<const float>(mean), shape), Tensor::from_host(std::span<const float>(stddev), shape)};
+}
+
 std::vector<double> item_values(const Tensor& batch, std::int64_t i) {
   Tensor one = batch.slice(i, 1);
   std::vector<double> out;

@@ -19,6 +19,13 @@ double psnr(const std::vector<double>& x, const std::vector<double>& reference, 
 // smaller images use a window as large as fits.
 double ssim(const std::vector<double>& x, const std::vector<double>& reference, const Shape& item, double range);
 
+// Mean and sample standard deviation (divided by K - 1; 0 for a single sample) of each group of K
+// consecutive items of samples (groups * K, item...), accumulated in double: host tensors (groups, item...).
+struct SampleMoments {
+  Tensor mean, std;
+};
+SampleMoments sample_moments(const Tensor& samples, std::int64_t groups);
+
 // Item i of a batch (N, ...) as host doubles (the real part for c64).
 std::vector<double> item_values(const Tensor& batch, std::int64_t i);
 

@@ -138,4 +138,20 @@ std::vector<double> solve_dense(std::vector<double> a, std::vector<double> b, st
   return x;
 }
 
+std::vector<double> multiply_dense(const std::vector<double>& a, const std::vector<double>& b, std::int64_t rows, std::int64_t inner,
+                                   std::int64_t cols) {
+  std::vector<double> c(std::size_t(rows * cols), 0.0);
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t k = 0; k < inner; ++k)
+      for (std::int64_t j = 0; j < cols; ++j) c[std::size_t(i * cols + j)] += a[std::size_t(i * inner + k)] * b[std::size_t(k * cols + j)];
+  return c;
+}
+
+std::vector<double> transpose_dense(const std::vector<double>& a, std::int64_t rows, std::int64_t cols) {
+  std::vector<double> t(a.size());
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; ++j) t[std::size_t(j * rows + i)] = a[std::size_t(i * cols + j)];
+  return t;
+}
+
 }  // namespace tweedie::test

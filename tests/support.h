@@ -36,6 +36,10 @@ double max_relative_error(const std::vector<double>& got, const std::vector<doub
 // X = A^-1 B in double for a square n x n A and B n x m (row-major; m right-hand sides solved
 // together), by Gaussian elimination with partial pivoting: the reference solver of the tests.
 std::vector<double> solve_dense(std::vector<double> a, std::vector<double> b, std::int64_t n, std::int64_t m = 1);
+// C = A B for A (rows x inner) and B (inner x cols), and A^T for A (rows x cols); row-major, double.
+std::vector<double> multiply_dense(const std::vector<double>& a, const std::vector<double>& b, std::int64_t rows, std::int64_t inner,
+                                   std::int64_t cols);
+std::vector<double> transpose_dense(const std::vector<double>& a, std::int64_t rows, std::int64_t cols);
 double max_relative_error(const std::vector<std::complex<double>>& got, const std::vector<std::complex<double>>& want,
                           double floor = 1e-30);
 

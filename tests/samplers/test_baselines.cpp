@@ -20,22 +20,6 @@ namespace {
 
 using Matrix = std::vector<double>;  // row-major
 
-// (rows x inner) times (inner x cols).
-Matrix multiply(const Matrix& a, const Matrix& b, std::int64_t rows, std::int64_t inner, std::int64_t cols) {
-  Matrix c(rows * cols, 0.0);
-  for (std::int64_t i = 0; i < rows; ++i)
-    for (std::int64_t k = 0; k < inner; ++k)
-      for (std::int64_t j = 0; j < cols; ++j) c[i * cols + j] += a[i * inner + k] * b[k * cols + j];
-  return c;
-}
-
-Matrix transpose(const Matrix& a, std::int64_t rows, std::int64_t cols) {
-  Matrix t(a.size());
-  for (std::int64_t i = 0; i < rows; ++i)
-    for (std::int64_t j = 0; j < cols; ++j) t[j * rows + i] = a[i * cols + j];
-  return t;
-}
-
 std::vector<double> item(const std::vector<double>& all, std::int64_t i, std::int64_t size) {
   return {all.begin() + i * size, all.begin() + (i + 1) * size};
 }
@@ -55,7 +39,7 @@ Shape batch_of(std::int64_t n, const Shape& item_shape) { return batched(n, item
 // A random covariance B B^T / d + floor I.
 Matrix random_covariance(std::int64_t d, std::uint64_t seed, double floor) {
   std::vector<double> b = test::uniform(d * d, seed);
-  Matrix s = multiply(b, transpose(b, d, d), d, d, d);
+  Matrix s = test::multiply_dense(b, test::transpose_dense(b, d, d), d, d, d);
   for (std::int64_t i = 0; i < d * d; ++i) s[i] /= double(d);
   for (std::int64_t i = 0; i < d; ++i) s[i * d + i] += floor;
   return s;
@@ -77,11 +61,11 @@ MatrixProblem matrix_problem(std::int64_t m, std::int64_t d, std::uint64_t seed)
 // (A^T A / s^2 + extra) x = A^T y / s^2 + shift for every item of ys (rows of m).
 std::vector<double> normal_solve(const MatrixProblem& p, double s, const Matrix& extra, const std::vector<double>& shift,
                                  const std::vector<double>& ys) {
-  Matrix at = transpose(p.a, p.m, p.d), h = multiply(at, p.a, p.d, p.m, p.d);
+  Matrix at = test::transpose_dense(p.a, p.m, p.d), h = test::multiply_dense(at, p.a, p.d, p.m, p.d);
   for (std::int64_t i = 0; i < p.d * p.d; ++i) h[i] = h[i] / (s * s) + extra[i];
   std::vector<double> out;
   for (std::int64_t r = 0; r < std::int64_t(ys.size()) / p.m; ++r) {
-    std::vector<double> rhs = multiply(at, item(ys, r, p.m), p.d, p.m, 1);
+    std::vector<double> rhs = test::multiply_dense(at, item(ys, r, p.m), p.d, p.m, 1);
     for (std::int64_t i = 0; i < p.d; ++i) rhs[i] = rhs[i] / (s * s) + shift[i];
     for (double e : test::solve_dense(h, rhs, p.d)) out.push_back(e);
   }
@@ -213,7 +197,7 @@ TEST_CASE("Tikhonov MAP with Gaussian noise and a dense matrix equals the closed
   CHECK(test::max_relative_error(test::download(x), want) < 1e-4);
   CHECK(report.iterations <= d + 2);  // conjugate gradients: at most d steps in exact arithmetic
   // The fixed-step gradient path reaches the same point, more slowly.
-  Matrix at = transpose(p.a, m, d), h = multiply(at, p.a, d, m, d);
+  Matrix at = test::transpose_dense(p.a, m, d), h = test::multiply_dense(at, p.a, d, m, d);
   double trace = 0;
   for (std::int64_t i = 0; i < d; ++i) trace += h[i * d + i];
   options.step = 1 / (trace / (s * s) + lambda);  // 1 / L with L >= |H| + lambda
@@ -337,7 +321,7 @@ TEST_CASE("RED with a Gaussian prior converges to its closed-form fixed point") 
     std::vector<double> col = test::solve_dense(shifted, e, d);
     for (std::int64_t i = 0; i < d; ++i) i_minus_w[i * d + j] = lambda * level * level * col[i];
   }
-  std::vector<double> shift = multiply(i_minus_w, prior.mean, d, d, 1);
+  std::vector<double> shift = test::multiply_dense(i_minus_w, prior.mean, d, d, 1);
   std::vector<double> ys = test::as_float(test::uniform(n * m, 54, -2, 2));
   std::vector<double> want = normal_solve(p, s, i_minus_w, shift, ys);
   BaselineOptions options;
@@ -411,7 +395,7 @@ TEST_CASE("PnP-ADMM with a Gaussian prior and rho = 1/noise_level^2 converges to
   for (std::int64_t r = 0; r < n; ++r) {
     std::vector<double> b(d);
     for (std::int64_t j = 0; j < d; ++j) b[j] = keep[j] * ys[r * d + j] / (s * s);
-    std::vector<double> rhs = multiply(sp.dense, b, d, d, 1);
+    std::vector<double> rhs = test::multiply_dense(sp.dense, b, d, d, 1);
     for (std::int64_t i = 0; i < d; ++i) rhs[i] += sp.prior.mean[i];
     for (double e : test::solve_dense(sh, rhs, d)) want.push_back(e);
   }

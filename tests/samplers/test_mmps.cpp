@@ -27,22 +27,6 @@ namespace {
 
 using Matrix = std::vector<double>;  // row-major
 
-// C = A B for A n x k, B k x m.
-Matrix mul(const Matrix& a, const Matrix& b, std::int64_t n, std::int64_t k, std::int64_t m) {
-  Matrix c(std::size_t(n * m), 0.0);
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t l = 0; l < k; ++l)
-      for (std::int64_t j = 0; j < m; ++j) c[i * m + j] += a[i * k + l] * b[l * m + j];
-  return c;
-}
-
-Matrix transpose(const Matrix& a, std::int64_t n, std::int64_t m) {
-  Matrix t(a.size());
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t j = 0; j < m; ++j) t[j * n + i] = a[i * m + j];
-  return t;
-}
-
 struct Gaussian {
   std::vector<double> mean;
   Matrix cov;
@@ -53,11 +37,11 @@ struct Gaussian {
 Gaussian condition(const Matrix& s, const std::vector<double>& mu, const Matrix& h, const std::vector<double>& o,
                    const std::vector<double>& noise) {
   const auto d = std::int64_t(mu.size()), k = std::int64_t(o.size());
-  const Matrix hs = mul(h, s, k, d, d);  // H S (k x d)
-  Matrix g = mul(hs, transpose(h, k, d), k, d, k);
+  const Matrix hs = test::multiply_dense(h, s, k, d, d);  // H S (k x d)
+  Matrix g = test::multiply_dense(hs, test::transpose_dense(h, k, d), k, d, k);
   for (std::int64_t i = 0; i < k; ++i) g[i * k + i] += noise[std::size_t(i)];
   std::vector<double> r = o;
-  const std::vector<double> hmu = mul(h, mu, k, d, 1);
+  const std::vector<double> hmu = test::multiply_dense(h, mu, k, d, 1);
   for (std::int64_t i = 0; i < k; ++i) r[std::size_t(i)] -= hmu[std::size_t(i)];
   const Matrix ginv_hs = test::solve_dense(g, hs, k, d);  // G^{-1} H S (k x d)
   const std::vector<double> w = test::solve_dense(g, r, k, 1);
@@ -173,7 +157,7 @@ Problem make_problem(const std::string& kind, std::unique_ptr<Process> process =
 
   // y = A x + n for an x near the prior's mean, zero where nothing is measured.
   std::vector<double> x = pb.mu, noise = test::uniform(std::size_t(out * parts), 17);
-  std::vector<double> yv = mul(pb.a, x, std::int64_t(rows.size()), pb.d, 1);
+  std::vector<double> yv = test::multiply_dense(pb.a, x, std::int64_t(rows.size()), pb.d, 1);
   std::vector<double> full(std::size_t(out * parts), 0.0);
   std::mt19937_64 gen(18);
   std::normal_distribution<double> normal;

@@ -60,15 +60,10 @@ void run_demo(const DemoFlags& f) {
   Tensor zero_filled = op.op->make_input(1, Device::cpu());
   op.op->adjoint(ctx, y, zero_filled);
 
-  // MMPS posterior samples, all conditioned on the one observation.
-  Tensor ys = Tensor::empty(samplers::batched(f.samples, op.op->output().shape), Device::cpu(), DType::c64);
-  for (std::int64_t i = 0; i < f.samples; ++i) {
-    Tensor row = ys.slice(i, 1);
-    row.copy_from(y);
-  }
+  // MMPS posterior samples, all conditioned on the one observation (MMPS shares a single y).
   samplers::MmpsOptions mo;
   mo.krylov.max_iterations = f.iterations;
-  auto posterior = samplers::make_mmps_denoiser(prior, op.op, noise.noise->gaussian_variance(ctx, op.op->output().shape), ys, mo);
+  auto posterior = samplers::make_mmps_denoiser(prior, op.op, noise.noise->gaussian_variance(ctx, op.op->output().shape), y, mo);
   samplers::SamplerOptions so;
   so.kind = "ddpm";
   so.steps = f.steps;
@@ -76,20 +71,10 @@ void run_demo(const DemoFlags& f) {
   Tensor samples = samplers::sample(ctx, *posterior, so, f.samples, f.seed);
   double solve_seconds = solve_timer.seconds();
 
-  const std::int64_t d = item.numel();
-  std::vector<float> all = samples.to_vector<float>(), mean(std::size_t(d), 0), stddev(std::size_t(d), 0);
-  for (std::int64_t e = 0; e < d; ++e) {
-    double s = 0, s2 = 0;
-    for (std::int64_t k = 0; k < f.samples; ++k) {
-      double v = all[std::size_t(k * d + e)];
-      s += v, s2 += v * v;
-    }
-    double mu = s / double(f.samples);
-    mean[std::size_t(e)] = float(mu);
-    stddev[std::size_t(e)] = float(std::sqrt(std::max(0.0, (s2 - s * mu) / double(std::max<std::int64_t>(f.samples - 1, 1)))));
-  }
-  Tensor mean_t = Tensor::from_host(std::span<const float>(mean), {1, 1, size, size});
-  Tensor std_t = Tensor::from_host(std::span<const float>(stddev), {1, 1, size, size});
+  samplers::SampleMoments moments = samplers::sample_moments(samples, 1);
+  const Tensor& mean_t = moments.mean;
+  const Tensor& std_t = moments.std;
+  std::vector<float> stddev = std_t.to_vector<float>();
 
   std::vector<double> t = samplers::item_values(truth, 0), z = samplers::item_values(zero_filled, 0), m = samplers::item_values(mean_t, 0);
   double psnr_zf = samplers::psnr(z, t, 2), psnr_mmps = samplers::psnr(m, t, 2);

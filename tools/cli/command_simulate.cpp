@@ -34,15 +34,7 @@ samplers::Signal item_signal(const Tensor& batch) {
 // A picture of y: images as they are, k-space as log(1 + |y|), each scaled to its own range.
 void write_observation_png(const std::string& path, const Tensor& y) {
   if (y.rank() != 4) throw ArgumentError(cat("--png: y is ", y.shape().str(), "; PNG needs image observations (N, C, H, W)"));
-  Tensor shown = y.to_host();
-  if (y.dtype() == DType::c64) {
-    std::vector<float> mag;
-    for (const complex64& v : y.to_vector<complex64>()) mag.push_back(std::log1p(std::hypot(v.re, v.im)));
-    shown = Tensor::from_host(std::span<const float>(mag), y.shape());
-  }
-  std::vector<float> v = shown.to_vector<float>();
-  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-  write_png_grid(path, shown, *lo, *hi > *lo ? *hi : *lo + 1.0f);
+  write_png_view(path, y, /*own_range=*/true, /*log_magnitude=*/true);
 }
 
 void run_simulate(const ForwardFlags& f) {

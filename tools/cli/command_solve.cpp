@@ -74,22 +74,9 @@ Tensor observations_for(const Tensor& y, std::int64_t first, std::int64_t n, std
   return out;
 }
 
+// Image batches only; other items (vectors) get no picture.
 void write_image_png(const std::string& path, const Tensor& images, bool own_range) {
-  if (images.rank() != 4 || (images.dim(1) != 1 && images.dim(1) != 3)) return;  // not images: no picture
-  Tensor shown = images.dtype() == DType::c64 ? Tensor() : images.to_host();
-  if (!shown.defined()) {
-    std::vector<float> mag;
-    for (const complex64& v : images.to_vector<complex64>()) mag.push_back(std::hypot(v.re, v.im));
-    shown = Tensor::from_host(std::span<const float>(mag), images.shape());
-    own_range = true;
-  }
-  float lo = -1, hi = 1;
-  if (own_range) {
-    std::vector<float> v = shown.to_vector<float>();
-    auto [a, b] = std::minmax_element(v.begin(), v.end());
-    lo = *a, hi = *b > *a ? *b : *a + 1;
-  }
-  write_png_grid(path, shown, lo, hi);
+  if (images.rank() == 4 && (images.dim(1) == 1 || images.dim(1) == 3)) write_png_view(path, images, own_range);
 }
 
 void run_solve(const SolveFlags& f) {
@@ -178,22 +165,10 @@ void run_solve(const SolveFlags& f) {
   ctx.synchronize();
   const double seconds = timer.seconds();
 
-  // Mean and standard deviation over each observation's samples, in double on the host.
-  const std::int64_t d = op.input().shape.numel();
-  std::vector<float> samples = all.to_vector<float>(), mean(std::size_t(m * d)), stddev(std::size_t(m * d));
-  for (std::int64_t o = 0; o < m; ++o)
-    for (std::int64_t e = 0; e < d; ++e) {
-      double s = 0, s2 = 0;
-      for (std::int64_t k = 0; k < per; ++k) {
-        double v = samples[std::size_t((o * per + k) * d + e)];
-        s += v, s2 += v * v;
-      }
-      double mu = s / double(per);
-      mean[std::size_t(o * d + e)] = float(mu);
-      stddev[std::size_t(o * d + e)] = per > 1 ? float(std::sqrt(std::max(0.0, (s2 - s * mu) / double(per - 1)))) : 0.0f;
-    }
-  Shape item_batch = samplers::batched(m, op.input().shape);
-  Tensor mean_t = Tensor::from_host(std::span<const float>(mean), item_batch), std_t = Tensor::from_host(std::span<const float>(stddev), item_batch);
+  // Mean and standard deviation over each observation's samples.
+  samplers::SampleMoments moments = samplers::sample_moments(all, m);
+  const Tensor& mean_t = moments.mean;
+  const Tensor& std_t = moments.std;
 
   nlohmann::json metrics{{"method", f.method}, {"operator", op.describe()}, {"noise", obs.noise.noise ? obs.noise.noise->describe() : "none"},
                          {"observations", m}, {"samples", per}, {"seconds", seconds}, {"peak_bytes", memory_stats(device).peak}};
