@@ -41,6 +41,23 @@ samplers::MixturePrior ring_mixture(std::int64_t d, std::vector<double> weights)
   return p;
 }
 
+samplers::MixturePrior grid_mixture(std::int64_t d) {
+  samplers::MixturePrior p;
+  p.dim = d;
+  std::mt19937_64 gen(77);
+  std::uniform_real_distribution<double> uniform(0.2, 1.0);
+  double total = 0;
+  for (int i = -2; i <= 2; ++i)
+    for (int j = -2; j <= 2; ++j) {
+      total += p.weights.emplace_back(uniform(gen));
+      for (std::int64_t l = 0; l < d; ++l) p.means.push_back(0.5 * (l % 2 == 0 ? i : j));
+      for (std::int64_t a = 0; a < d; ++a)
+        for (std::int64_t b = 0; b < d; ++b) p.covs.push_back(a == b ? 1.0 / 256 : 0.0);
+    }
+  for (double& w : p.weights) w /= total;
+  return p;
+}
+
 std::vector<double> component_fractions(const samplers::MixtureDenoiser& m, const Tensor& x) {
   std::vector<double> r = m.responsibilities(test::context(), x, m.process().t_min());
   const std::size_t k = m.prior().weights.size(), n = r.size() / k;

@@ -1,7 +1,17 @@
 // MMPS and DPS against the exact posterior of a Gaussian mixture prior under linear Gaussian
 // observations, which is again a mixture (each component conditioned on y, reweighted by its
-// evidence), so exact posterior draws are available. TWEEDIE_PRINT_TABLES=1 prints the table
-// (method x steps x k, sliced Wasserstein distance, component weights, network calls) of the note.
+// evidence), so exact posterior draws are available. TWEEDIE_PRINT_TABLES=1 prints the table of the
+// note: per mixture family, observation count and noise, and step count, the sliced Wasserstein
+// distance to exact draws and the error of the component weights, averaged over random instances.
+//
+// Protocol. An instance draws A (m x d, N(0, 2/d) entries), a truth x* from the prior and y = A x* +
+// sigma_y n. DPS's step size zeta is chosen from a grid in two ways: "oracle", the zeta with the
+// smallest mean distance over the very instances it is scored on (the most DPS can get), and "held
+// out", for each instance the zeta best on the other instances (what tuning on validation problems
+// gives). MMPS has no step size. Budgets are equal at k = 1: a forward and a VJP per DPS step, a
+// linearization and one JVP per MMPS step. The exact posterior denoiser (the prior denoiser of the
+// conditioned mixture, since x_t and y are independent given x) through the same sampler shows the
+// sampler's own discretisation error.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -91,35 +101,31 @@ struct Problem {
   std::shared_ptr<Operator> op;
   std::shared_ptr<NoiseModel> noise;
   std::vector<double> y;
-  Matrix a;
   std::size_t m;
-  double sigma_y;
 };
 
-// y observed of a point between the ring's components, so that the posterior keeps several modes.
-Problem make_problem(std::int64_t d, std::vector<double> weights, std::size_t m, double sigma_y) {
+Problem make_instance(const MixturePrior& prior, std::size_t m, double sigma_y, std::uint64_t instance) {
+  const std::int64_t d = prior.dim;
   Problem p;
-  p.prior = test::ring_mixture(d, weights);
+  p.prior = prior;
   p.m = m;
-  p.sigma_y = sigma_y;
-  std::mt19937_64 gen(11);
+  p.denoiser = std::make_shared<MixtureDenoiser>(prior, std::make_unique<VpProcess>(), test::device());
+  std::mt19937_64 gen(1000 + instance);
   std::normal_distribution<double> normal;
   Matrix a(m * std::size_t(d));
   for (double& v : a) v = normal(gen) / std::sqrt(double(d) / 2);
-  if (d == 2 && m == 1) a = {1.0, 0.3};  // one projection of the plane: a two-mode posterior
-  std::vector<double> x0(std::size_t(d), 0.0);
-  x0[0] = 0.5, x0[1] = 1.0;
+  Tensor truth = Tensor::empty({1, d}, test::device());
+  p.denoiser->sample_prior(test::context(), 500 + instance, truth);
+  const std::vector<double> x = test::download(truth);
   for (std::size_t i = 0; i < m; ++i) {
-    double v = 0;
-    for (std::size_t j = 0; j < std::size_t(d); ++j) v += a[i * std::size_t(d) + j] * x0[j];
+    double v = sigma_y * normal(gen);
+    for (std::size_t j = 0; j < std::size_t(d); ++j) v += a[i * std::size_t(d) + j] * x[j];
     p.y.push_back(v);
   }
-  p.exact = posterior(p.prior, a, m, p.y, sigma_y);
-  p.a = a;
-  p.denoiser = std::make_shared<MixtureDenoiser>(p.prior, std::make_unique<VpProcess>(), test::device());
-  Signal xs{{d}, DType::f32};
+  p.exact = posterior(prior, a, m, p.y, sigma_y);
   std::vector<float> af(a.begin(), a.end());
-  p.op = make_matrix(xs, Tensor::from_host(std::span<const float>(af), {std::int64_t(m), d}), "matrix", test::device());
+  p.op = make_matrix(Signal{{d}, DType::f32}, Tensor::from_host(std::span<const float>(af), {std::int64_t(m), d}), "matrix",
+                     test::device());
   p.noise = make_gaussian_noise(sigma_y);
   return p;
 }
@@ -130,122 +136,205 @@ Tensor repeated_y(const Problem& p, std::int64_t n) {
   return Tensor::from_host(std::span<const float>(rows), {n, std::int64_t(p.m)}, test::device());
 }
 
-struct Result {
-  double sw;
-  double calls;  // network evaluations per sample (forward + JVP + VJP)
-  Tensor x;
+// One run scored against exact draws: sliced W2, total variation between the exact component weights
+// and the samples' component fractions, network evaluations per sample.
+struct Score {
+  double sw = 0, weights = 0, calls = 0;
 };
 
-void print_weights(const std::vector<double>& w) {
-  for (double v : w) std::printf(" %.3f", v);
-  std::printf("\n");
+struct Reference {
+  std::unique_ptr<MixtureDenoiser> posterior;  // the conditioned mixture
+  std::vector<double> draws;                   // exact posterior draws
+  double floor = 0;                            // SW2 between two exact sets
+  double prior = 0;                            // SW2 of prior draws
+};
+
+Reference make_reference(const Problem& p, std::int64_t n) {
+  Reference r;
+  const std::int64_t d = p.prior.dim;
+  r.posterior = std::make_unique<MixtureDenoiser>(p.exact, std::make_unique<VpProcess>(), test::device());
+  Tensor a = Tensor::empty({n, d}, test::device()), b = Tensor::empty({n, d}, test::device()), c = Tensor::empty({n, d}, test::device());
+  r.posterior->sample_prior(test::context(), 5, a);
+  r.posterior->sample_prior(test::context(), 6, b);
+  p.denoiser->sample_prior(test::context(), 7, c);
+  r.draws = test::download(a);
+  r.floor = test::sliced_wasserstein(test::download(b), r.draws, std::size_t(d));
+  r.prior = test::sliced_wasserstein(test::download(c), r.draws, std::size_t(d));
+  return r;
 }
 
-Result run_mmps(const Problem& p, int steps, int k, std::int64_t n, const std::vector<double>& ref) {
+Score score(const Problem& p, const Reference& ref, const Tensor& x, std::int64_t calls, std::int64_t n) {
+  Score s;
+  s.sw = test::sliced_wasserstein(test::download(x), ref.draws, std::size_t(p.prior.dim));
+  const std::vector<double> f = test::component_fractions(*ref.posterior, x);
+  for (std::size_t k = 0; k < f.size(); ++k) s.weights += 0.5 * std::abs(f[k] - p.exact.weights[k]);
+  s.calls = double(calls) / double(n);
+  return s;
+}
+
+std::int64_t network_calls(const Denoiser& d) { return d.forward_count + d.jvp_count + d.vjp_count; }
+
+SamplerOptions ddpm(int steps) {
+  SamplerOptions so;
+  so.kind = "ddpm", so.steps = steps;
+  return so;
+}
+
+Score run_mmps(const Problem& p, const Reference& ref, int steps, int k, std::int64_t n) {
   MmpsOptions o;
   o.krylov.max_iterations = k;
   Context& ctx = test::context();
   auto mmps = make_mmps_denoiser(p.denoiser, p.op, p.noise->gaussian_variance(ctx, p.op->output().shape), repeated_y(p, n), o);
-  SamplerOptions so;
-  so.kind = "ddpm", so.steps = steps;
-  std::int64_t before = p.denoiser->forward_count + p.denoiser->jvp_count + p.denoiser->vjp_count;
-  Tensor x = sample(ctx, *mmps, so, n, 21);
-  double calls = double(p.denoiser->forward_count + p.denoiser->jvp_count + p.denoiser->vjp_count - before) / double(n);
-  return {test::sliced_wasserstein(test::download(x), ref, std::size_t(p.prior.dim)), calls, x};
+  const std::int64_t before = network_calls(*p.denoiser);
+  Tensor x = sample(ctx, *mmps, ddpm(steps), n, 21);
+  return score(p, ref, x, network_calls(*p.denoiser) - before, n);
 }
 
-Result run_dps(const Problem& p, int steps, double zeta, std::int64_t n, const std::vector<double>& ref) {
-  Context& ctx = test::context();
-  Likelihood lik(p.op, p.noise);
-  SamplerOptions so;
-  so.kind = "ddpm", so.steps = steps;
+Score run_dps(const Problem& p, const Reference& ref, int steps, double zeta, std::int64_t n) {
   DpsOptions o;
   o.zeta = zeta;
-  std::int64_t before = p.denoiser->forward_count + p.denoiser->jvp_count + p.denoiser->vjp_count;
-  Tensor x = sample_dps(ctx, *p.denoiser, lik, repeated_y(p, n), o, so, n, 21);
-  double calls = double(p.denoiser->forward_count + p.denoiser->jvp_count + p.denoiser->vjp_count - before) / double(n);
-  return {test::sliced_wasserstein(test::download(x), ref, std::size_t(p.prior.dim)), calls, x};
+  const std::int64_t before = network_calls(*p.denoiser);
+  Tensor x = sample_dps(test::context(), *p.denoiser, Likelihood(p.op, p.noise), repeated_y(p, n), o, ddpm(steps), n, 21);
+  return score(p, ref, x, network_calls(*p.denoiser) - before, n);
 }
 
-// DPS at its best step size on this problem: the smallest distance over a grid of zeta.
-Result best_dps(const Problem& p, int steps, std::int64_t n, const std::vector<double>& ref, double* zeta_used) {
-  Result best{1e300, 0, {}};
-  for (double zeta : {0.1, 0.3, 1.0, 3.0}) {
-    Result r = run_dps(p, steps, zeta, n, ref);
-    if (r.sw < best.sw) best = r, *zeta_used = zeta;
+Score run_exact(const Problem& p, const Reference& ref, int steps, std::int64_t n) {
+  Tensor x = sample(test::context(), *ref.posterior, ddpm(steps), n, 21);
+  return score(p, ref, x, 0, n);
+}
+
+constexpr double kZetas[] = {0.03, 0.1, 0.3, 1.0, 3.0};
+constexpr std::size_t kZetaCount = std::size(kZetas);
+
+// Means over the instances of one (family, steps) cell.
+struct Cell {
+  double floor = 0, prior = 0;
+  Score exact, mmps1, mmps3, dps_oracle, dps_held_out;
+  double zeta_oracle = 0;
+};
+
+void add_share(Score& total, const Score& s, double share) {
+  total.sw += s.sw * share, total.weights += s.weights * share, total.calls += s.calls * share;
+}
+
+Cell run_cell(const MixturePrior& prior, std::size_t m, double sigma_y, int steps, int instances, std::int64_t n, bool with_k3) {
+  Cell c;
+  const double share = 1.0 / instances;
+  std::vector<std::vector<Score>> dps(static_cast<std::size_t>(instances));
+  for (int i = 0; i < instances; ++i) {
+    const Problem p = make_instance(prior, m, sigma_y, std::uint64_t(i));
+    const Reference ref = make_reference(p, n);
+    c.floor += ref.floor * share, c.prior += ref.prior * share;
+    add_share(c.exact, run_exact(p, ref, steps, n), share);
+    add_share(c.mmps1, run_mmps(p, ref, steps, 1, n), share);
+    if (with_k3) add_share(c.mmps3, run_mmps(p, ref, steps, 3, n), share);
+    for (double zeta : kZetas) dps[std::size_t(i)].push_back(run_dps(p, ref, steps, zeta, n));
   }
-  return best;
+  // The zeta with the smallest mean distance over the instances in `use`.
+  auto best_zeta = [&](auto use) {
+    std::size_t best = 0;
+    double best_sw = 1e300;
+    for (std::size_t z = 0; z < kZetaCount; ++z) {
+      double sw = 0;
+      for (int i = 0; i < instances; ++i)
+        if (use(i)) sw += dps[std::size_t(i)][z].sw;
+      if (sw < best_sw) best_sw = sw, best = z;
+    }
+    return best;
+  };
+  const std::size_t oracle = best_zeta([](int) { return true; });
+  c.zeta_oracle = kZetas[oracle];
+  for (int i = 0; i < instances; ++i) {
+    add_share(c.dps_oracle, dps[std::size_t(i)][oracle], share);
+    add_share(c.dps_held_out, dps[std::size_t(i)][best_zeta([i](int j) { return j != i; })], share);
+  }
+  return c;
+}
+
+void print_cell_header(const char* family, std::int64_t d, std::size_t m, double sigma_y, int instances, std::int64_t n) {
+  std::printf("\n%s %lld-D, %zu observations, sigma_y %.2f; means over %d instances of %lld samples: SW2 / weight error (calls per sample)\n",
+              family, (long long)d, m, sigma_y, instances, (long long)n);
+  std::printf("  %5s %6s %6s %15s %19s %19s %19s %19s %15s\n", "steps", "floor", "prior", "exact denoiser", "MMPS k=1",
+              "MMPS k=3", "DPS oracle zeta", "DPS held-out zeta", "oracle zeta");
+}
+
+void print_cell(int steps, const Cell& c) {
+  auto cell = [](const Score& s) {
+    static char buf[4][64];
+    static int slot = 0;
+    char* b = buf[slot++ % 4];
+    std::snprintf(b, 64, "%.3f / %.3f (%.0f)", s.sw, s.weights, s.calls);
+    return b;
+  };
+  std::printf("  %5d %6.3f %6.3f %7.3f / %.3f %19s", steps, c.floor, c.prior, c.exact.sw, c.exact.weights, cell(c.mmps1));
+  std::printf(" %19s", cell(c.mmps3));
+  std::printf(" %19s", cell(c.dps_oracle));
+  std::printf(" %19s %15.2f\n", cell(c.dps_held_out), c.zeta_oracle);
 }
 
 }  // namespace
 
-// Equal budgets: MMPS with k = 1 costs a forward and a JVP per step, DPS a forward and a VJP. DPS gets its
-// best step size from a grid (tuned against the exact answer, which favours it).
-TEST_CASE("MMPS beats DPS at an equal number of network evaluations on a 16-D mixture posterior") {
-  Problem p = make_problem(16, {0.2, 0.4, 0.1, 0.3}, 4, 0.5);
+// Equal budgets (k = 1). On the well-separated 25-component mixture in 16-D with 4 observations, MMPS
+// is closer to the exact posterior than DPS at every step size of the grid, let alone the tuned one.
+TEST_CASE("MMPS beats DPS at any step size at an equal number of network evaluations on a 16-D mixture posterior") {
+  const MixturePrior prior = test::grid_mixture(16);
   const std::int64_t n = 1000;
-  Tensor exact = Tensor::empty({n, 16}, test::device());
-  MixtureDenoiser(p.exact, std::make_unique<VpProcess>(), test::device()).sample_prior(test::context(), 5, exact);
-  std::vector<double> ref = test::download(exact);
-  Result mmps = run_mmps(p, 50, 1, n, ref);
-  double zeta = 0;
-  Result dps = best_dps(p, 50, n, ref, &zeta);
-  CAPTURE(mmps.sw);
-  CAPTURE(dps.sw);
-  CAPTURE(zeta);
-  CHECK(std::abs(mmps.calls - dps.calls) <= 1);  // the final denoising step differs by one evaluation
-  CHECK(mmps.sw < dps.sw);
+  for (int i = 0; i < 2; ++i) {
+    CAPTURE(i);
+    const Problem p = make_instance(prior, 4, 0.5, std::uint64_t(i));
+    const Reference ref = make_reference(p, n);
+    const Score mmps = run_mmps(p, ref, 25, 1, n);
+    CAPTURE(mmps.sw);
+    for (double zeta : kZetas) {
+      const Score dps = run_dps(p, ref, 25, zeta, n);
+      CAPTURE(zeta);
+      CAPTURE(dps.sw);
+      CHECK(std::abs(mmps.calls - dps.calls) <= 1);  // the final denoising step differs by one evaluation
+      CHECK(mmps.sw < dps.sw);
+    }
+  }
 }
 
 TEST_SUITE("slow") {
-// The note's table. The 2-D problems are hard for both methods on purpose: one projection of the plane
-// leaves two far-apart modes whose posterior weights differ from the prior's, and neither
-// approximation reweights modes well; the 16-D ones have a nearly unimodal posterior.
-TEST_CASE("MMPS and DPS against exact 2-D and 16-D mixture posteriors: the note's table") {
-  struct Setup {
-    std::int64_t d;
-    std::vector<double> weights;
+// The note's table: two mixture families, each in 2-D (one observation) and 16-D (4 and 8), at 25 and
+// 100 steps. "ring" has few broad, overlapping components with rotated covariances; "grid" is the
+// well-separated 25-component benchmark (mixture_fixtures.h).
+//
+// What the assertions claim (and the note reports): both methods use the observation (closer than
+// the prior); on the grid family MMPS k = 1 is closer than DPS with its held-out zeta at equal cost
+// in every cell but 16-D / 8 observations at 100 steps, where the posterior is one component and the two
+// tie (within 15%). On the ring family oracle- or held-out-tuned DPS wins several cells (see the note):
+// MMPS's Gaussian moment match of a multimodal p(x | x_t) costs more there than DPS's tuning does.
+TEST_CASE("MMPS and DPS against exact mixture posteriors over random instances: the note's table") {
+  struct Family {
+    const char* name;
+    MixturePrior prior;
     std::size_t m;
     double sigma_y;
-  } setups[] = {{2, {0.5, 0.3, 0.2}, 1, 0.5}, {2, {0.5, 0.3, 0.2}, 1, 0.2}, {16, {0.2, 0.4, 0.1, 0.3}, 4, 0.5},
-                {16, {0.2, 0.4, 0.1, 0.3}, 8, 0.2}};
-  for (const Setup& s : setups) {
-    CAPTURE(s.d);
-    CAPTURE(s.m);
-    CAPTURE(s.sigma_y);
-    Problem p = make_problem(s.d, s.weights, s.m, s.sigma_y);
-    const std::int64_t n = 2000;
-    Tensor exact = Tensor::empty({n, s.d}, test::device()), exact2 = Tensor::empty({n, s.d}, test::device());
-    MixtureDenoiser post(p.exact, std::make_unique<VpProcess>(), test::device());
-    post.sample_prior(test::context(), 5, exact);
-    post.sample_prior(test::context(), 6, exact2);
-    std::vector<double> ref = test::download(exact);
-    double floor = test::sliced_wasserstein(test::download(exact2), ref, std::size_t(s.d));
-    Tensor prior_draws = Tensor::empty({n, s.d}, test::device());
-    p.denoiser->sample_prior(test::context(), 7, prior_draws);
-    const double prior_sw = test::sliced_wasserstein(test::download(prior_draws), ref, std::size_t(s.d));
-    if (print_tables()) {
-      std::printf("\n%lld-D mixture, %zu observations, sigma_y %.2f, %lld samples; exact-vs-exact SW2 %.4f, prior-vs-exact %.4f; exact weights",
-                  (long long)s.d, s.m, s.sigma_y, (long long)n, floor, prior_sw);
-      print_weights(p.exact.weights);
-      std::printf("  %-6s %5s %3s %6s %12s %8s  %s\n", "method", "steps", "k", "zeta", "calls/sample", "SW2", "weights");
-    }
+  };
+  const Family families[] = {
+      {"ring", test::ring_mixture(2, {0.5, 0.3, 0.2}), 1, 0.5},   {"ring", test::ring_mixture(2, {0.5, 0.3, 0.2}), 1, 0.2},
+      {"ring", test::ring_mixture(16, {0.2, 0.4, 0.1, 0.3}), 4, 0.5}, {"ring", test::ring_mixture(16, {0.2, 0.4, 0.1, 0.3}), 8, 0.2},
+      {"grid", test::grid_mixture(2), 1, 0.5},                     {"grid", test::grid_mixture(2), 1, 0.2},
+      {"grid", test::grid_mixture(16), 4, 0.5},                    {"grid", test::grid_mixture(16), 8, 0.2}};
+  const int instances = 4;
+  const std::int64_t n = 1000;
+  for (const Family& f : families) {
+    CAPTURE(f.name);
+    CAPTURE(f.prior.dim);
+    CAPTURE(f.m);
+    CAPTURE(f.sigma_y);
+    if (print_tables()) print_cell_header(f.name, f.prior.dim, f.m, f.sigma_y, instances, n);
     for (int steps : {25, 100}) {
-      double zeta = 0;
-      Result dps = best_dps(p, steps, n, ref, &zeta);
-      if (print_tables()) {
-        std::printf("  %-6s %5d %3s %6.1f %12.0f %8.4f ", "dps", steps, "-", zeta, dps.calls, dps.sw);
-        print_weights(test::component_fractions(post, dps.x));
-      }
-      for (int k : {1, 3}) {
-        Result mmps = run_mmps(p, steps, k, n, ref);
-        if (print_tables()) {
-          std::printf("  %-6s %5d %3d %6s %12.0f %8.4f ", "mmps", steps, k, "-", mmps.calls, mmps.sw);
-          print_weights(test::component_fractions(post, mmps.x));
-        }
-        CAPTURE(steps);
-        CHECK(mmps.sw < prior_sw);  // both use the observation; which is closer depends on the problem (see the note)
-        CHECK(dps.sw < prior_sw);
+      CAPTURE(steps);
+      const Cell c = run_cell(f.prior, f.m, f.sigma_y, steps, instances, n, print_tables());
+      if (print_tables()) print_cell(steps, c);
+      CHECK(c.mmps1.sw < c.prior);
+      CHECK(c.dps_held_out.sw < c.prior);
+      CHECK(std::abs(c.mmps1.calls - c.dps_oracle.calls) <= 1);
+      if (std::string(f.name) == "grid") {
+        if (f.m == 8 && steps == 100) CHECK(c.mmps1.sw < 1.15 * c.dps_held_out.sw);
+        else CHECK(c.mmps1.sw < c.dps_held_out.sw);
       }
     }
   }
