@@ -33,13 +33,6 @@ bool ends_with(const std::string& s, const char* suffix) {
   return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
 }
 
-// Shortest text that reads back as the same double.
-std::string number_text(double v) {
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
-}
-
 // One stage of a spec: "kind:field:field", fields positional or NAME=VALUE. Accessors check what they
 // read and record what was used, so that a misspelt field is an error rather than silently ignored.
 class Stage {
@@ -232,7 +225,7 @@ std::unique_ptr<samplers::Operator> inpaint(Stage& s, const Signal& x, Device de
   std::string channels = s.choice("channels", {"shared", "each"}, "shared");
   std::uint64_t seed = s.seed();
   Tensor m = samplers::random_pixel_mask(x.shape, keep, channels == "each", seed);
-  return samplers::make_mask(x, m, cat("inpaint:p=", number_text(keep), ":channels=", channels, ":seed=", seed), device);
+  return samplers::make_mask(x, m, cat("inpaint:p=", shortest_text(keep), ":channels=", channels, ":seed=", seed), device);
 }
 
 std::unique_ptr<samplers::Operator> downsample(Stage& s, const Signal& x, Device device) {
@@ -258,14 +251,14 @@ std::unique_ptr<samplers::Operator> blur(Stage& s, const Signal& x, Device devic
     double sigma = s.number("sigma", s.required("sigma", 2, "the Gaussian's standard deviation in pixels"));
     if (!(sigma > 0)) s.fail(cat("sigma=", sigma, " must be positive"));
     return samplers::make_blur(x, samplers::gaussian_kernel(size, sigma), b,
-                               cat("blur:gauss:", size, ":", number_text(sigma), ":boundary=", boundary), device);
+                               cat("blur:gauss:", size, ":", shortest_text(sigma), ":boundary=", boundary), device);
   }
   if (shape == "motion") {
     double intensity = s.number("intensity", s.required("intensity", 2, "how far the camera wanders, in [0, 1]"));
     if (!(intensity >= 0 && intensity <= 1)) s.fail(cat("intensity=", intensity, " must be in [0, 1]"));
     std::uint64_t seed = s.seed();
     return samplers::make_blur(x, samplers::motion_kernel(size, intensity, seed), b,
-                               cat("blur:motion:", size, ":", number_text(intensity), ":seed=", seed, ":boundary=", boundary), device);
+                               cat("blur:motion:", size, ":", shortest_text(intensity), ":seed=", seed, ":boundary=", boundary), device);
   }
   s.fail(cat("unknown blur kernel '", shape, "' (gauss, motion, or kernel=FILE)"));
 }
@@ -317,7 +310,7 @@ std::unique_ptr<samplers::Operator> mri(Stage& s, const Signal& x, Device device
              : pattern == "equispaced" ? samplers::mask_equispaced_columns(h, w, r, centre)
              : pattern == "poisson"    ? samplers::mask_poisson_disc(h, w, r, centre, seed)
                                        : samplers::mask_gaussian(h, w, r, centre, seed);
-  std::string text = cat("mri:R=", number_text(r), ":pattern=", pattern, ":centre=", centre);
+  std::string text = cat("mri:R=", shortest_text(r), ":pattern=", pattern, ":centre=", centre);
   if (pattern != "equispaced") text += cat(":seed=", seed);
   return samplers::make_mri(x, m, maps, text + coils_text, device);
 }
@@ -459,7 +452,7 @@ BuiltNoise build_noise(const std::string& spec, const Signal& y, Device device, 
       out.noise = samplers::make_binomial_noise(positive(s, "n", n), scale);
     } else {
       Tensor t = per_entry(s, "n", n, y);
-      out.noise = samplers::make_binomial_noise(t, scale, cat("binomial:n=", s.last_reference(), ":scale=", number_text(scale)), device);
+      out.noise = samplers::make_binomial_noise(t, scale, cat("binomial:n=", s.last_reference(), ":scale=", shortest_text(scale)), device);
     }
   } else {
     s.fail(cat("unknown noise model '", k, "' (gaussian, poisson, binomial, none)"));

@@ -1,6 +1,20 @@
 #include "runtime/error.h"
 
+#include <charconv>
+
 namespace tweedie {
+
+namespace {
+template <class T>
+std::string shortest(T v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);  // without a format: the shortest round-trip form
+  return std::string(buf, r.ptr);
+}
+}  // namespace
+
+std::string shortest_text(double v) { return shortest(v); }
+std::string shortest_text(float v) { return shortest(v); }
 
 void throw_backend_error(const char* library, const std::string& detail, const char* expr,
                          const char* file, int line) {

@@ -32,6 +32,11 @@ std::string cat(const Args&... args) {
   return out.str();
 }
 
+// The shortest text that reads back as the same number ("0.1", "1e-05", "3"): for messages and for
+// canonical specs, which must round-trip.
+std::string shortest_text(double v);
+std::string shortest_text(float v);
+
 // Builds the message for a failed vendor call and throws BackendError.
 [[noreturn]] void throw_backend_error(const char* library, const std::string& detail, const char* expr,
                                       const char* file, int line);

@@ -60,10 +60,10 @@ class BinomialNoise final : public NoiseModel {
       if (!h.seen(i)) continue;
       double k = v[i], n = per_entry ? double(per_entry[i % h.entries]) : trials_;
       if (!std::isfinite(k) || k < 0 || k != std::floor(k))
-        nc::bad_entry(where, h.y.shape(), i, nc::format_number(v[i]), "Binomial counts must be finite non-negative integers");
+        nc::bad_entry(where, h.y.shape(), i, shortest_text(v[i]), "Binomial counts must be finite non-negative integers");
       if (k > n)
-        nc::bad_entry(where, h.y.shape(), i, nc::format_number(v[i]),
-                      cat("Binomial counts cannot exceed the number of trials, ", nc::format_number(n)));
+        nc::bad_entry(where, h.y.shape(), i, shortest_text(v[i]),
+                      cat("Binomial counts cannot exceed the number of trials, ", shortest_text(n)));
     }
   }
 
@@ -80,7 +80,7 @@ class BinomialNoise final : public NoiseModel {
 
 void check_scale(double scale) {
   if (!(scale > 0 && scale <= 1))
-    throw ArgumentError(cat(kModel, ": scale must lie in (0, 1], got ", nc::format_number(scale)));
+    throw ArgumentError(cat(kModel, ": scale must lie in (0, 1], got ", shortest_text(scale)));
 }
 
 }  // namespace
@@ -88,7 +88,7 @@ void check_scale(double scale) {
 std::unique_ptr<NoiseModel> make_binomial_noise(std::int64_t trials, double scale) {
   if (!valid_trials(double(trials))) throw ArgumentError(cat(kModel, ": n = ", trials, ", but ", kTrialsRule));
   check_scale(scale);
-  std::string description = cat("binomial:n=", trials, ":scale=", nc::format_number(scale));
+  std::string description = cat("binomial:n=", trials, ":scale=", shortest_text(scale));
   return std::make_unique<BinomialNoise>(double(trials), Tensor(), Tensor(), scale, std::move(description));
 }
 

@@ -52,8 +52,8 @@ class GaussianNoise final : public NoiseModel {
       if (!h.seen(i)) continue;
       float re = v[parts * i], im = complex ? v[2 * i + 1] : 0.0f;
       if (std::isfinite(re) && std::isfinite(im)) continue;
-      std::string value = complex ? nc::format_number(re) + (std::signbit(im) ? " - " : " + ") + nc::format_number(std::fabs(im)) + " i"
-                                  : nc::format_number(re);
+      std::string value = complex ? shortest_text(re) + (std::signbit(im) ? " - " : " + ") + shortest_text(std::fabs(im)) + " i"
+                                  : shortest_text(re);
       nc::bad_entry(where, h.y.shape(), i, value, "Gaussian observations must be finite");
     }
   }
@@ -85,8 +85,8 @@ class GaussianNoise final : public NoiseModel {
 
 std::unique_ptr<NoiseModel> make_gaussian_noise(double sigma) {
   if (!(sigma > 0) || !std::isfinite(sigma))
-    throw ArgumentError(cat(kModel, ": sigma must be a positive finite number, got ", nc::format_number(sigma)));
-  return std::make_unique<GaussianNoise>(sigma, Tensor(), Tensor(), "gaussian:sigma=" + nc::format_number(sigma));
+    throw ArgumentError(cat(kModel, ": sigma must be a positive finite number, got ", shortest_text(sigma)));
+  return std::make_unique<GaussianNoise>(sigma, Tensor(), Tensor(), "gaussian:sigma=" + shortest_text(sigma));
 }
 
 std::unique_ptr<NoiseModel> make_gaussian_noise(const Tensor& sigma, std::string description, Device device) {

@@ -13,10 +13,6 @@
 
 namespace tweedie::samplers::noise_checks {
 
-// The shortest decimal that reads back as the same number ("0.05", "20", "1e-07", "nan").
-std::string format_number(double v);
-std::string format_number(float v);
-
 // The multi-index of element `flat` of a row-major `shape`: "(0, 3, 17)".
 std::string entry_index(const Shape& shape, std::int64_t flat);
 

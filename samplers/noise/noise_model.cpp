@@ -1,6 +1,5 @@
 #include "samplers/noise/noise_model.h"
 
-#include <charconv>
 
 #include "samplers/noise/noise_checks.h"
 
@@ -16,18 +15,6 @@ const char* link_name(Link link) {
 }
 
 namespace noise_checks {
-
-namespace {
-template <class T>
-std::string shortest(T v) {
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest round-trip form
-  return std::string(buf, r.ptr);
-}
-}  // namespace
-
-std::string format_number(double v) { return shortest(v); }
-std::string format_number(float v) { return shortest(v); }
 
 std::string entry_index(const Shape& shape, std::int64_t flat) {
   std::string out = "(";
@@ -100,7 +87,7 @@ void expect_parameter_tensor(const char* model, const std::string& description, 
 void bad_parameter(const char* model, const std::string& description, const char* name, const Tensor& t,
                    std::int64_t flat, std::string_view rule) {
   throw ArgumentError(cat(model, " '", description, "': ", name, " entry ", entry_index(t.shape(), flat), " is ",
-                          format_number(t.data<float>()[flat]), ", but ", rule));
+                          shortest_text(t.data<float>()[flat]), ", but ", rule));
 }
 
 }  // namespace noise_checks

@@ -17,7 +17,7 @@ class PoissonNoise final : public NoiseModel {
   PoissonNoise(double scale, Link link) : scale_(scale), link_(link) {}
 
   std::string describe() const override {
-    return "poisson:scale=" + nc::format_number(scale_) + ":link=" + link_name(link_);
+    return "poisson:scale=" + shortest_text(scale_) + ":link=" + link_name(link_);
   }
 
   void sample(Context& ctx, const Tensor& z, const Tensor& observed, RandomStream rng, Tensor& y) const override {
@@ -46,7 +46,7 @@ class PoissonNoise final : public NoiseModel {
     const float* v = h.y.data<float>();
     for (std::int64_t i = 0; i < h.y.numel(); ++i) {
       if (!h.seen(i) || (std::isfinite(v[i]) && v[i] >= 0 && v[i] == std::floor(v[i]))) continue;
-      nc::bad_entry(where, h.y.shape(), i, nc::format_number(v[i]), "Poisson counts must be finite non-negative integers");
+      nc::bad_entry(where, h.y.shape(), i, shortest_text(v[i]), "Poisson counts must be finite non-negative integers");
     }
   }
 
@@ -61,7 +61,7 @@ class PoissonNoise final : public NoiseModel {
 
 std::unique_ptr<NoiseModel> make_poisson_noise(double scale, Link link) {
   if (!(scale > 0) || !std::isfinite(scale))
-    throw ArgumentError(cat(kModel, ": scale must be a positive finite number, got ", nc::format_number(scale)));
+    throw ArgumentError(cat(kModel, ": scale must be a positive finite number, got ", shortest_text(scale)));
   if (link != Link::exp && link != Link::softplus)
     throw ArgumentError(cat(kModel, ": link must be exp or softplus, got ", link_name(link)));
   return std::make_unique<PoissonNoise>(scale, link);

@@ -147,6 +147,16 @@ using Smooth = std::function<std::vector<double>(Context& ctx, const Tensor& x, 
 // it has not passed the minimum along the line; inner products of gradients do not cancel as
 // differences of F do (Hager and Zhang's approximate Wolfe test, in the form that matches c = 1/2).
 // `steps` carries the per-item s across calls (start it at any guess).
+// The stopping test of the iterative baselines: gap[i] = |a_i - b_i| / |reference_i| per item (scratch
+// takes a - b). True when a tolerance is set and every item is below it.
+bool relative_gap(Context& ctx, const Tensor& a, const Tensor& b, const Tensor& reference, Tensor& scratch, double tolerance,
+                  std::vector<double>& gap) {
+  sub(ctx, a, b, scratch);
+  std::vector<double> distance = norms(ctx, scratch), size = norms(ctx, reference);
+  for (std::size_t i = 0; i < gap.size(); ++i) gap[i] = distance[i] / std::max(size[i], 1e-30);
+  return tolerance > 0 && *std::max_element(gap.begin(), gap.end()) < tolerance;
+}
+
 // Returns the last iteration's relative change of each item; adds to the report.
 std::vector<double> descend(Context& ctx, const Smooth& f, Tensor& x, int iterations, double step, double tolerance,
                             std::vector<double>& steps, BaselineReport* report) {
@@ -326,14 +336,10 @@ Tensor map_tv(Context& ctx, const Likelihood& likelihood, const Tensor& y, const
     axpby(ctx, float(tau), div, 1.0f, x);
     xbar.copy_from(x);
     axpby(ctx, -1.0f, previous, 2.0f, xbar);
-    if (options.tolerance > 0 || report || k + 1 == options.iterations) {
-      sub(ctx, x, previous, g);
-      std::vector<double> step = norms(ctx, g), size = norms(ctx, x);
-      for (std::int64_t i = 0; i < n; ++i) change[i] = step[i] / std::max(size[i], 1e-30);
-      if (options.tolerance > 0 && *std::max_element(change.begin(), change.end()) < options.tolerance) {
-        ++k;
-        break;
-      }
+    if ((options.tolerance > 0 || report || k + 1 == options.iterations) &&
+        relative_gap(ctx, x, previous, x, g, options.tolerance, change)) {
+      ++k;
+      break;
     }
   }
   if (report) report->iterations = k, report->residual = change;
@@ -386,15 +392,10 @@ Tensor pnp_admm(Context& ctx, const Denoiser& prior, const Likelihood& likelihoo
     prior.denoise(ctx, v, t, z);
     update(ctx, 1, x, 1, u);
     update(ctx, -1, z, 1, u);
-    bool last = k + 1 == options.iterations;
-    if (options.tolerance > 0 || last || report) {
-      sub(ctx, x, z, d);
-      std::vector<double> gap = norms(ctx, d), size = norms(ctx, z);
-      for (std::int64_t i = 0; i < n; ++i) residual[i] = gap[i] / std::max(size[i], 1e-30);
-      if (options.tolerance > 0 && *std::max_element(residual.begin(), residual.end()) < options.tolerance) {
-        ++k;
-        break;
-      }
+    if ((options.tolerance > 0 || report || k + 1 == options.iterations) &&
+        relative_gap(ctx, x, z, z, d, options.tolerance, residual)) {
+      ++k;
+      break;
     }
   }
   if (report) report->iterations = k, report->residual = residual;
