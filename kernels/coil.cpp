@@ -32,6 +32,15 @@ void expect_padded(const char* op, const Tensor& small, const Tensor& big, std::
     throw ShapeError(cat(op, ": padded ", big.str(), " does not match ", small.str(), " with pad ", pad, " on each side"));
 }
 
+// big's planes hold small's at (top, left): same leading axes, and the window inside the plane.
+void expect_window(const char* op, const Tensor& small, const Tensor& big, std::int64_t top, std::int64_t left) {
+  if (top < 0 || left < 0) throw ArgumentError(cat(op, ": offset (", top, ",", left, ") is negative"));
+  bool ok = small.rank() >= 2 && small.rank() == big.rank();
+  for (int a = 0; ok && a < small.rank() - 2; ++a) ok = big.dim(a) == small.dim(a);
+  if (!ok || small.dim(-2) + top > big.dim(-2) || small.dim(-1) + left > big.dim(-1))
+    throw ShapeError(cat(op, ": ", small.str(), " at offset (", top, ",", left, ") does not fit inside ", big.str()));
+}
+
 }  // namespace
 
 void coil_expand(Context& ctx, const Tensor& x, const Tensor& s, Tensor& y) {
@@ -100,27 +109,37 @@ void modulus_vjp(Context& ctx, const Tensor& z, const Tensor& dm, Tensor& dz) {
 }
 
 void pad_planes(Context& ctx, const Tensor& x, std::int64_t pad, Tensor& y) {
-  expect_tensor(ctx, "pad_planes", "x", x, real_or_complex(x));
-  expect_tensor(ctx, "pad_planes", "y", y, DType::c64);
   expect_padded("pad_planes", x, y, pad);
-  std::int64_t h = x.dim(-2), w = x.dim(-1), wp = w + 2 * pad;
-  std::int64_t rows = wp ? y.numel() / wp : 0;
-  if (x.dtype() == DType::c64)
-    for_each_2d(ctx, rows, wp, PadPlanes<complex64>{x.data<complex64>(), y.data<complex64>(), h, w, pad});
-  else
-    for_each_2d(ctx, rows, wp, PadPlanes<float>{x.data<float>(), y.data<complex64>(), h, w, pad});
+  pad_planes(ctx, x, pad, pad, y);
 }
 
 void crop_planes(Context& ctx, const Tensor& x, std::int64_t pad, Tensor& y) {
+  expect_padded("crop_planes", y, x, pad);
+  crop_planes(ctx, x, pad, pad, y);
+}
+
+void pad_planes(Context& ctx, const Tensor& x, std::int64_t top, std::int64_t left, Tensor& y) {
+  expect_tensor(ctx, "pad_planes", "x", x, real_or_complex(x));
+  expect_tensor(ctx, "pad_planes", "y", y, DType::c64);
+  expect_window("pad_planes", x, y, top, left);
+  std::int64_t h = x.dim(-2), w = x.dim(-1), hp = y.dim(-2), wp = y.dim(-1);
+  std::int64_t rows = wp ? y.numel() / wp : 0;
+  if (x.dtype() == DType::c64)
+    for_each_2d(ctx, rows, wp, PadPlanes<complex64>{x.data<complex64>(), y.data<complex64>(), h, w, hp, wp, top, left});
+  else
+    for_each_2d(ctx, rows, wp, PadPlanes<float>{x.data<float>(), y.data<complex64>(), h, w, hp, wp, top, left});
+}
+
+void crop_planes(Context& ctx, const Tensor& x, std::int64_t top, std::int64_t left, Tensor& y) {
   expect_tensor(ctx, "crop_planes", "x", x, DType::c64);
   expect_tensor(ctx, "crop_planes", "y", y, real_or_complex(y));
-  expect_padded("crop_planes", y, x, pad);
-  std::int64_t h = y.dim(-2), w = y.dim(-1);
+  expect_window("crop_planes", y, x, top, left);
+  std::int64_t h = y.dim(-2), w = y.dim(-1), hp = x.dim(-2), wp = x.dim(-1);
   std::int64_t rows = w ? y.numel() / w : 0;
   if (y.dtype() == DType::c64)
-    for_each_2d(ctx, rows, w, CropPlanes<complex64>{x.data<complex64>(), y.data<complex64>(), h, w, pad});
+    for_each_2d(ctx, rows, w, CropPlanes<complex64>{x.data<complex64>(), y.data<complex64>(), h, w, hp, wp, top, left});
   else
-    for_each_2d(ctx, rows, w, CropPlanes<float>{x.data<complex64>(), y.data<float>(), h, w, pad});
+    for_each_2d(ctx, rows, w, CropPlanes<float>{x.data<complex64>(), y.data<float>(), h, w, hp, wp, top, left});
 }
 
 }  // namespace tweedie

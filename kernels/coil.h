@@ -38,6 +38,11 @@ void modulus_vjp(Context& ctx, const Tensor& z, const Tensor& dm, Tensor& dz);
 // or f32 (real part). Leading axes of x and y must agree.
 void pad_planes(Context& ctx, const Tensor& x, std::int64_t pad, Tensor& y);
 void crop_planes(Context& ctx, const Tensor& x, std::int64_t pad, Tensor& y);
+// The same with the small plane anywhere inside the big one: pad_planes puts each x plane (h, w) into a
+// zero y plane (Hy, Wy) with its corner at (top, left); crop_planes takes the window of y's plane size
+// whose corner is at (top, left) out of each x plane. The window must fit: top + h <= Hy, left + w <= Wy.
+void pad_planes(Context& ctx, const Tensor& x, std::int64_t top, std::int64_t left, Tensor& y);
+void crop_planes(Context& ctx, const Tensor& x, std::int64_t top, std::int64_t left, Tensor& y);
 
 // ---- the math ------------------------------------------------------------------------------------
 
@@ -124,30 +129,28 @@ struct ModulusVjp {
   }
 };
 
-// for_each_2d over the padded rows (planes * (h + 2 pad) rows of w + 2 pad).
+// for_each_2d over the padded rows (planes * hp rows of wp); x's (h, w) plane sits at (top, left).
 template <class T>
 struct PadPlanes {
   const T* x;
   complex64* y;
-  std::int64_t h, w, pad;
+  std::int64_t h, w, hp, wp, top, left;
   TW_HD void operator()(std::int64_t r, std::int64_t c) const {
-    std::int64_t hp = h + 2 * pad, wp = w + 2 * pad;
-    std::int64_t plane = r / hp, row = r % hp - pad, col = c - pad;
+    std::int64_t plane = r / hp, row = r % hp - top, col = c - left;
     bool inside = row >= 0 && row < h && col >= 0 && col < w;
     y[r * wp + c] = inside ? cplx::from(x[(plane * h + row) * w + col]) : complex64{0.0f, 0.0f};
   }
 };
 
-// for_each_2d over the cropped rows (planes * h rows of w).
+// for_each_2d over the cropped rows (planes * h rows of w), read from (hp, wp) planes at (top, left).
 template <class T>
 struct CropPlanes {
   const complex64* x;
   T* y;
-  std::int64_t h, w, pad;
+  std::int64_t h, w, hp, wp, top, left;
   TW_HD void operator()(std::int64_t r, std::int64_t c) const {
-    std::int64_t hp = h + 2 * pad, wp = w + 2 * pad;
     std::int64_t plane = r / h, row = r % h;
-    cplx::store(&y[r * w + c], x[(plane * hp + row + pad) * wp + c + pad]);
+    cplx::store(&y[r * w + c], x[(plane * hp + row + top) * wp + c + left]);
   }
 };
 

@@ -134,6 +134,44 @@ TEST_CASE("pad_planes surrounds each plane with zeros and crop_planes takes it b
   }
 }
 
+TEST_CASE("pad_planes and crop_planes at an offset place the small plane anywhere in the big one") {
+  const std::int64_t b = 2, c = 3, h = 5, w = 4;
+  struct Window {
+    std::int64_t hp, wp, top, left;
+  };
+  for (Window g : {Window{5, 4, 0, 0}, Window{9, 7, 3, 1}, Window{8, 11, 0, 7}, Window{6, 9, 1, 0}}) {
+    CAPTURE(g.hp);
+    CAPTURE(g.wp);
+    CAPTURE(g.top);
+    CAPTURE(g.left);
+    auto big_index = [&](std::int64_t q, std::int64_t r, std::int64_t s) { return std::size_t((q * g.hp + r + g.top) * g.wp + s + g.left); };
+    auto small_index = [&](std::int64_t q, std::int64_t r, std::int64_t s) { return std::size_t((q * h + r) * w + s); };
+    std::vector<double> x = test::as_float(test::uniform(std::size_t(b * c * h * w), 13));
+    Tensor X = test::upload(x, {b, c, h, w}), P = Tensor::empty({b, c, g.hp, g.wp}, test::device(), DType::c64);
+    pad_planes(test::context(), X, g.top, g.left, P);
+    std::vector<cd> want(std::size_t(b * c * g.hp * g.wp), 0.0);
+    for (std::int64_t q = 0; q < b * c; ++q)
+      for (std::int64_t r = 0; r < h; ++r)
+        for (std::int64_t s = 0; s < w; ++s) want[big_index(q, r, s)] = x[small_index(q, r, s)];
+    CHECK(test::download_complex(P) == want);
+    Tensor XC = test::upload(complexify(x), {b, c, h, w});
+    pad_planes(test::context(), XC, g.top, g.left, P);
+    CHECK(test::download_complex(P) == want);
+
+    std::vector<cd> big = complex_values(want.size(), 14);
+    Tensor B = test::upload(big, {b, c, g.hp, g.wp});
+    Tensor CC = Tensor::empty({b, c, h, w}, test::device(), DType::c64), CR = Tensor::empty({b, c, h, w}, test::device());
+    crop_planes(test::context(), B, g.top, g.left, CC);
+    crop_planes(test::context(), B, g.top, g.left, CR);
+    std::vector<cd> inner(std::size_t(b * c * h * w));
+    for (std::int64_t q = 0; q < b * c; ++q)
+      for (std::int64_t r = 0; r < h; ++r)
+        for (std::int64_t s = 0; s < w; ++s) inner[small_index(q, r, s)] = big[big_index(q, r, s)];
+    CHECK(test::download_complex(CC) == inner);
+    CHECK(test::download(CR) == real_parts(inner));
+  }
+}
+
 TEST_CASE("coil kernel errors name the problem") {
   Context& ctx = test::context();
   Tensor S = Tensor::zeros({2, 4, 4}, test::device(), DType::c64), X = Tensor::zeros({1, 1, 4, 4}, test::device(), DType::c64);
@@ -146,4 +184,9 @@ TEST_CASE("coil kernel errors name the problem") {
   Tensor P = Tensor::zeros({1, 1, 6, 7}, test::device(), DType::c64);
   CHECK_THROWS_WITH_AS(pad_planes(ctx, X, 1, P), doctest::Contains("with pad 1"), ShapeError);
   CHECK_THROWS_WITH_AS(crop_planes(ctx, P, -1, X), doctest::Contains("pad is -1"), ArgumentError);
+  CHECK_THROWS_WITH_AS(pad_planes(ctx, X, 2, 4, P), doctest::Contains("at offset (2,4) does not fit inside c64 (1,1,6,7)"),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(crop_planes(ctx, P, 0, -1, X), doctest::Contains("offset (0,-1) is negative"), ArgumentError);
+  Tensor Q = Tensor::zeros({2, 1, 6, 7}, test::device(), DType::c64);
+  CHECK_THROWS_WITH_AS(crop_planes(ctx, Q, 1, 1, X), doctest::Contains("does not fit inside c64 (2,1,6,7)"), ShapeError);
 }

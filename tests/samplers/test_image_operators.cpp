@@ -264,12 +264,18 @@ TEST_CASE("blur convolves every channel, with circular or reflected boundaries")
   struct Case {
     std::int64_t c, h, w, kh, kw;
   };
-  for (Case k : {Case{3, 9, 11, 3, 5}, Case{1, 16, 16, 7, 7}, Case{2, 7, 5, 7, 5}, Case{1, 6, 13, 1, 3}, Case{3, 8, 8, 5, 3}}) {
+  // The reflect blur runs kernels of up to 15 taps as a direct loop and larger ones through the FFT
+  // (blur_operator.cpp's kDirectMaxTaps): the first three cases take the loop, the rest the FFT, two
+  // of them with the kernel as large as the image.
+  for (Case k : {Case{3, 9, 11, 3, 5}, Case{1, 6, 13, 1, 3}, Case{3, 8, 8, 5, 3}, Case{1, 16, 16, 7, 7}, Case{2, 7, 5, 7, 5},
+                 Case{2, 17, 20, 15, 15}, Case{3, 16, 21, 9, 15}, Case{1, 15, 15, 15, 15}, Case{2, 24, 19, 21, 11}}) {
     for (auto boundary : {samplers::BlurBoundary::circular, samplers::BlurBoundary::reflect}) {
       bool circular = boundary == samplers::BlurBoundary::circular;
       CAPTURE(circular);
       CAPTURE(k.h);
       CAPTURE(k.w);
+      CAPTURE(k.kh);
+      CAPTURE(k.kw);
       std::vector<double> kernel = test::as_float(test::uniform(k.kh * k.kw, 6, 0.0, 1.0));  // asymmetric: orientation shows
       auto op = samplers::make_blur(image(k.c, k.h, k.w), test::upload(kernel, {k.kh, k.kw}), boundary, "blur:test", test::device());
       CHECK(op->describe() == "blur:test");

@@ -50,6 +50,8 @@ std::vector<Case> cases() {
        [=](Device d) { return samplers::make_blur(face, samplers::gaussian_kernel(61, 3), samplers::BlurBoundary::circular, "blur", d); }},
       {"blur-reflect", 1,
        [=](Device d) { return samplers::make_blur(face, samplers::gaussian_kernel(61, 3), samplers::BlurBoundary::reflect, "blur", d); }},
+      {"blur-reflect-3x3", 8,  // small enough for the direct loop
+       [=](Device d) { return samplers::make_blur(face, samplers::gaussian_kernel(3, 1), samplers::BlurBoundary::reflect, "blur", d); }},
       {"phase", 8, [=](Device d) { return samplers::make_phase_retrieval(gray, 64, d); }},
   };
 }
