@@ -56,7 +56,7 @@ void block_pool_adjoint(Context& ctx, const Tensor& y, Tensor& x, std::int64_t f
   check_pool(ctx, "block_pool_adjoint", x, y, factor);
   std::int64_t H = x.dim(-2), W = x.dim(-1);
   float scale = 1.0f / float(factor * factor);
-  for_each_2d(ctx, x.numel() / W, W, BlockUnpool{y.data<float>(), x.data<float>(), H, W, factor, scale});
+  for_each_2d(ctx, x.numel() / W, W / factor, BlockUnpool{y.data<float>(), x.data<float>(), H, W, factor, scale});
 }
 
 ResampleTable upload(const HostResampleTable& t, Device device) {

@@ -74,7 +74,8 @@ struct BlockPool {
   }
 };
 
-// for_each_2d over the rows of x (P * H rows of W).
+// for_each_2d over (row of x, column c of y): P * H rows of w = W / f. Each call writes the f pixels of
+// x's row that share y's value c, so no per-pixel division by f (it cost 2.4x against PyTorch).
 struct BlockUnpool {
   const float* y;
   float* x;
@@ -82,7 +83,9 @@ struct BlockUnpool {
   float scale;
   TW_HD void operator()(std::int64_t r, std::int64_t c) const {
     std::int64_t plane = r / H, row = r % H, w = W / f;
-    x[r * W + c] = scale * y[(plane * (H / f) + row / f) * w + c / f];
+    const float v = scale * y[(plane * (H / f) + row / f) * w + c];
+    float* out = x + r * W + c * f;
+    for (std::int64_t b = 0; b < f; ++b) out[b] = v;
   }
 };
 
