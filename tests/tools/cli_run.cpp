@@ -10,6 +10,15 @@
 
 namespace tweedie::test {
 
+void check_refused(const std::string& args, const std::string& out, const std::string& expected) {
+  CAPTURE(args);
+  std::filesystem::remove(out);
+  Run r = run(args + " -o " + out);
+  CHECK(r.status != 0);
+  CHECK_MESSAGE(contains(r.out, expected), r.out);
+  CHECK_FALSE(std::filesystem::exists(out));
+}
+
 Run run(const std::string& args) {
   std::string command = std::string(TWEEDIE_CLI) + " " + args + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");

@@ -11,6 +11,9 @@ struct Run {
 
 Run run(const std::string& args);  // `tweedie ARGS`
 bool contains(const std::string& text, const std::string& part);
+// Runs `tweedie ARGS -o OUT` (OUT removed first) and checks that it is refused: a non-zero exit,
+// `expected` in the output, and no file at OUT.
+void check_refused(const std::string& args, const std::string& out, const std::string& expected);
 std::string data(const std::string& name);  // a file under tests/data
 std::string temp(const std::string& name);  // a per-process path in the temp folder (not created)
 

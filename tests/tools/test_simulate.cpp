@@ -106,15 +106,7 @@ TEST_CASE("tweedie simulate draws Poisson counts with the right mean, reproducib
 TEST_CASE("tweedie simulate and apply refuse bad specs and inputs by name, and write nothing") {
   TempDir dir;
   write_signals(dir.file("x.h5"), {1, 1, 8, 8}, 3);
-  auto refused = [&](const std::string& args, const std::string& expected) {
-    CAPTURE(args);
-    std::string out = dir.file("out.h5");
-    std::filesystem::remove(out);
-    Run r = run(args + " -o " + out);
-    CHECK(r.status != 0);
-    CHECK_MESSAGE(contains(r.out, expected), r.out);
-    CHECK_FALSE(std::filesystem::exists(out));
-  };
+  auto refused = [&](const std::string& args, const std::string& expected) { check_refused(args, dir.file("out.h5"), expected); };
   std::string x = " --x " + dir.file("x.h5");
   refused("simulate --operator warp:3 --noise none" + x, "unknown operator 'warp'");
   refused("simulate --operator sr:3 --noise none" + x, "sr:3");

@@ -89,15 +89,7 @@ TEST_CASE("tweedie solve refuses what it cannot do, by name, and writes nothing"
   write_problem(dir);
   REQUIRE(run("simulate --operator sr:2:avg --noise poisson:scale=10 --x " + dir.file("truth.h5") + " -o " + dir.file("counts.h5")).status == 0);
   REQUIRE(run("simulate --operator identity --noise none --x " + dir.file("truth.h5") + " -o " + dir.file("clean.h5")).status == 0);
-  auto refused = [&](const std::string& args, const std::string& expected) {
-    CAPTURE(args);
-    std::string out = dir.file("out.h5");
-    std::filesystem::remove(out);
-    Run r = run(args + " -o " + out);
-    CHECK(r.status != 0);
-    CHECK_MESSAGE(contains(r.out, expected), r.out);
-    CHECK_FALSE(std::filesystem::exists(out));
-  };
+  auto refused = [&](const std::string& args, const std::string& expected) { check_refused(args, dir.file("out.h5"), expected); };
   std::string prior = " --prior " + dir.file("prior.h5") + " --process vp";
   refused("solve --method mmps" + prior + " --y " + dir.file("counts.h5"), "mmps needs Gaussian noise, not poisson");
   refused("solve --method mmps" + prior + " --y " + dir.file("clean.h5"), "the noise model is none");
