@@ -54,6 +54,16 @@ std::string Shape::str() const {
   return out;
 }
 
+std::string Shape::index_str(std::int64_t flat) const {
+  std::string out = "(";
+  for (int a = 0; a < rank_; ++a) {
+    std::int64_t s = stride(a);
+    out += (a ? ", " : "") + std::to_string(flat / s);
+    flat %= s;
+  }
+  return out + ")";
+}
+
 bool Shape::operator==(const Shape& other) const {
   return rank_ == other.rank_ && std::equal(dims_.begin(), dims_.begin() + rank_, other.dims_.begin());
 }

@@ -24,6 +24,8 @@ class Shape {
   // Number of elements per index of `axis`, i.e. the product of the later extents.
   std::int64_t stride(int axis) const;
   std::string str() const;  // "(2,3,4)"; a scalar is "()"
+  // The multi-index of row-major element `flat`, for messages: "(0, 3, 17)".
+  std::string index_str(std::int64_t flat) const;
 
   bool operator==(const Shape& other) const;
 

@@ -13,9 +13,6 @@
 
 namespace tweedie::samplers::noise_checks {
 
-// The multi-index of element `flat` of a row-major `shape`: "(0, 3, 17)".
-std::string entry_index(const Shape& shape, std::int64_t flat);
-
 // The batch size of z, a (N, item...) tensor on ctx's device: f32, or c64 when complex_ok.
 std::int64_t batch_of(const Context& ctx, const char* model, const Tensor& z, bool complex_ok);
 // t (named `name`: "y", "g") has z's shape and type and lives on ctx's device.

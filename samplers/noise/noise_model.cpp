@@ -16,16 +16,6 @@ const char* link_name(Link link) {
 
 namespace noise_checks {
 
-std::string entry_index(const Shape& shape, std::int64_t flat) {
-  std::string out = "(";
-  for (int a = 0; a < shape.rank(); ++a) {
-    std::int64_t stride = shape.stride(a);
-    out += (a ? ", " : "") + std::to_string(flat / stride);
-    flat %= stride;
-  }
-  return out + ")";
-}
-
 std::int64_t batch_of(const Context& ctx, const char* model, const Tensor& z, bool complex_ok) {
   if (!z.defined()) throw ArgumentError(cat(model, ": z is an undefined tensor"));
   if (z.rank() < 1) throw ShapeError(cat(model, ": z is ", z.str(), ", expected a batch (N, item...)"));
@@ -76,7 +66,7 @@ HostObservation host_observation(std::string_view where, const char* model, cons
 }
 
 void bad_entry(std::string_view where, const Shape& shape, std::int64_t flat, const std::string& value, std::string_view rule) {
-  throw ArgumentError(cat(where, ": entry ", entry_index(shape, flat), " is ", value, ", but ", rule));
+  throw ArgumentError(cat(where, ": entry ", shape.index_str(flat), " is ", value, ", but ", rule));
 }
 
 void expect_parameter_tensor(const char* model, const std::string& description, const char* name, const Tensor& t) {
@@ -86,7 +76,7 @@ void expect_parameter_tensor(const char* model, const std::string& description, 
 
 void bad_parameter(const char* model, const std::string& description, const char* name, const Tensor& t,
                    std::int64_t flat, std::string_view rule) {
-  throw ArgumentError(cat(model, " '", description, "': ", name, " entry ", entry_index(t.shape(), flat), " is ",
+  throw ArgumentError(cat(model, " '", description, "': ", name, " entry ", t.shape().index_str(flat), " is ",
                           shortest_text(t.data<float>()[flat]), ", but ", rule));
 }
 

@@ -16,6 +16,10 @@ TEST_CASE("shape counts elements and strides, and prints itself") {
   CHECK(s.str() == "(2,3,4)");
   CHECK(Shape{}.numel() == 1);
   CHECK(Shape{}.str() == "()");
+  CHECK(s.index_str(0) == "(0, 0, 0)");
+  CHECK(s.index_str(23) == "(1, 2, 3)");
+  CHECK(s.index_str(1 * 12 + 0 * 4 + 2) == "(1, 0, 2)");
+  CHECK(Shape{}.index_str(0) == "()");
   CHECK(Shape{5, 0}.numel() == 0);
   CHECK(Shape{2, 3} == Shape{2, 3});
   CHECK_FALSE(Shape{2, 3} == Shape{3, 2});

@@ -120,6 +120,21 @@ TEST_CASE("tweedie simulate and apply refuse bad specs and inputs by name, and w
   refused("simulate --operator mri:R=4 --noise poisson:scale=3" + x, "c64");
   refused("apply --operator sr:2 --adjoint" + x, "--x-shape");
   refused("apply --operator sr:2 --adjoint --x-shape 1,8,8" + x, "(N, 1,4,4)");
+  refused("apply --operator sr:2 --adjoint --x-shape 1,0,8" + x, "--x-shape: '1,0,8' has extent 0");
+
+  // Non-finite signals are refused with the item and the index inside it, not turned into y.
+  std::vector<float> bad(2 * 64, 0.25f);
+  bad[64 + 8 * 2 + 5] = NAN;
+  H5File f = H5File::create(dir.file("nan.h5"));
+  f.write("x", Tensor::from_host(std::span<const float>(bad), Shape{2, 1, 8, 8}));
+  f.commit();
+  refused("simulate --operator identity --noise gaussian:sigma=0.1 --x " + dir.file("nan.h5"),
+          "--x " + dir.file("nan.h5") + ":x: item 1 has nan at (0, 2, 5) of its (1,8,8) values; signals must be finite");
+  bad[64 + 8 * 2 + 5] = 0, bad[7] = -INFINITY;
+  H5File g = H5File::create(dir.file("inf.h5"));
+  g.write("x", Tensor::from_host(std::span<const float>(bad), Shape{2, 1, 8, 8}));
+  g.commit();
+  refused("apply --operator sr:2 --x " + dir.file("inf.h5"), "item 0 has -inf at (0, 0, 7)");
 }
 
 TEST_CASE("tweedie info checks an observation file as a solver would, naming the bad entry") {

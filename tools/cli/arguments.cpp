@@ -63,4 +63,12 @@ Tensor read_dataset(const std::string& flag, const DatasetRef& ref, Device devic
   return keep_complex ? f.read(name, device) : f.read(name, DType::f32, device);
 }
 
+Shape parse_shape(const std::string& flag, const std::string& text) {
+  std::vector<std::int64_t> dims = parse_integers(flag, text);
+  for (std::int64_t d : dims)
+    if (d < 1) throw ArgumentError(cat(flag, ": '", text, "' has extent ", d, "; every extent must be at least 1"));
+  if (dims.size() > std::size_t(kMaxRank)) throw ArgumentError(cat(flag, ": '", text, "' has more than ", kMaxRank, " extents"));
+  return Shape(std::span<const std::int64_t>(dims));
+}
+
 }  // namespace tweedie::cli

@@ -22,4 +22,7 @@ DatasetRef parse_dataset_ref(const std::string& flag, const std::string& text, c
 // f32; with keep_complex, complex datasets stay c64.
 Tensor read_dataset(const std::string& flag, const DatasetRef& ref, Device device, bool keep_complex = false);
 
+// "C,H,W" for flag, as a Shape (every extent positive).
+Shape parse_shape(const std::string& flag, const std::string& text);
+
 }  // namespace tweedie::cli

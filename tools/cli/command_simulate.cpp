@@ -12,6 +12,7 @@
 #include "io/observation_file.h"
 #include "io/operator_spec.h"
 #include "io/png_file.h"
+#include "runtime/check.h"
 #include "runtime/error.h"
 #include "samplers/noise/likelihood.h"
 
@@ -42,6 +43,7 @@ void run_simulate(const ForwardFlags& f) {
   Context ctx(device, f.threads);
   DatasetRef xref = parse_dataset_ref("--x", f.x, "x");
   Tensor x = read_dataset("--x", xref, device, /*keep_complex=*/true);
+  expect_finite_items(x, cat("--x ", xref.file, ":", xref.dataset), "signals must be finite");
   samplers::Signal xs = item_signal(x);
   SpecOptions options;
   options.seed = f.seed;
@@ -74,6 +76,7 @@ void run_apply(const ForwardFlags& f) {
   Context ctx(device, f.threads);
   DatasetRef ref = parse_dataset_ref("--x", f.x, f.adjoint ? "y" : "x");
   Tensor input = read_dataset("--x", ref, device, /*keep_complex=*/true);
+  expect_finite_items(input, cat("--x ", ref.file, ":", ref.dataset), "inputs must be finite");
   SpecOptions options;
   options.seed = f.seed;
   samplers::Signal xs;
@@ -90,8 +93,7 @@ void run_apply(const ForwardFlags& f) {
       }
     }
     if (shape.empty()) throw ArgumentError("--adjoint: give --x-shape C,H,W (one x item) so the operator can be built");
-    std::vector<std::int64_t> dims = parse_integers("--x-shape", shape);
-    xs.shape = Shape(std::span<const std::int64_t>(dims));
+    xs.shape = parse_shape("--x-shape", shape);
     if (f.complex) xs.dtype = DType::c64;
   } else {
     xs = item_signal(input);

@@ -27,7 +27,7 @@ namespace tweedie::cli {
 namespace {
 
 struct SolveFlags {
-  std::string prior, process, label, y, op, noise, method = "mmps", truth, output, png, device = "cpu";
+  std::string prior, process, label, y, op, noise, method = "mmps", truth, output, png, device = "cpu", x_shape;
   samplers::SamplerOptions sampler;
   samplers::MmpsOptions mmps;
   samplers::DpsOptions dps;
@@ -52,6 +52,8 @@ Observation read_problem(const SolveFlags& f, const samplers::Signal& x, Device 
   }
   if (observation_file && f.op.empty() && f.noise.empty()) return load_observation(ref.file, device);
   if (f.op.empty()) throw ArgumentError(cat("--y ", f.y, " is not an observation file (tweedie simulate writes them): give --operator and --noise"));
+  if (x.shape.rank() == 0)
+    throw ArgumentError(cat("--y ", f.y, " is a plain dataset and there is no --prior to tell the unknowns' shape: give --x-shape C,H,W (one item)"));
   Observation o;
   o.path = ref.file;
   o.x = x;
@@ -100,7 +102,15 @@ void run_solve(const SolveFlags& f) {
     prior = load_denoiser(f.prior, o, device);
     x.shape = prior->item_shape();
   }
+  if (!f.x_shape.empty()) {
+    Shape given = parse_shape("--x-shape", f.x_shape);
+    if (prior && !(given == x.shape))
+      throw ShapeError(cat("--x-shape ", given.str(), " differs from the prior's items ", x.shape.str(), " (", f.prior, ")"));
+    x.shape = given;
+  }
   Observation obs = read_problem(f, x, device);
+  if (!f.x_shape.empty() && !(obs.x.shape == x.shape))
+    throw ShapeError(cat("--x-shape ", x.shape.str(), " differs from the unknowns of ", obs.path, ", ", obs.x.shape.str()));
   if (prior && !(obs.x.shape == prior->item_shape()))
     throw ShapeError(cat("--y ", obs.path, ": the unknowns are ", obs.x.str(), " but the prior's items are ", prior->item_shape().str()));
   if (obs.x.dtype != DType::f32) throw ArgumentError(cat("--y ", obs.path, ": complex unknowns (x_dtype c64) need a prior on complex images, which tweedie does not have yet"));
@@ -232,6 +242,7 @@ void add_solve_command(CLI::App& app) {
   cmd->add_option("--y", f->y, "Observation file from tweedie simulate, or FILE[:DATASET] of y with --operator and --noise")->required();
   cmd->add_option("--operator", f->op, "Operator SPEC, when --y is not an observation file (see tweedie simulate --help)");
   cmd->add_option("--noise", f->noise, "Noise SPEC, when --y is not an observation file");
+  cmd->add_option("--x-shape", f->x_shape, "Shape of one unknown item, C,H,W, when --y is not an observation file and there is no --prior");
   cmd->add_option("--method", f->method, "mmps, dps, map-tikhonov, map-tv, pnp, red")->capture_default_str();
   cmd->add_option("-o,--output", f->output, "Output HDF5: samples (M, K, ...), mean and std (M, ...)")->required();
   cmd->add_option("--truth", f->truth, "True signals FILE[:DATASET] (M, ...): adds PSNR and SSIM (images in [-1, 1])");
