@@ -13,27 +13,32 @@ namespace {
 
 std::unique_ptr<samplers::Denoiser> network_denoiser(const std::string& path, const ModelFileInfo& info,
                                                      const DenoiserOptions& options, Device device) {
-  if (info.diffusion.empty())
-    throw IoError(cat(path, ": the model file does not say what the network predicts or for which diffusion; ",
-                      "convert it with tweedie convert --param ... --schedule ..."));
-  nlohmann::json diffusion;
-  try {
-    diffusion = nlohmann::json::parse(info.diffusion);
-  } catch (const nlohmann::json::exception& e) {
-    throw IoError(cat(path, ": attribute 'diffusion' is not valid JSON (", e.what(), ")"));
-  }
-  std::unique_ptr<samplers::Process> process;
-  if (!options.process_spec.empty()) process = samplers::process_from_spec(options.process_spec, "--process");
-  else if (diffusion.contains("schedule")) process = samplers::process_from_json(diffusion["schedule"].dump(), path + ": diffusion.schedule");
-  else throw IoError(cat(path, ": attribute 'diffusion' has no schedule; pass --process"));
-  samplers::Parameterisation p = samplers::parameterisation_from_json(info.diffusion, path + ": diffusion");
-  samplers::NetworkDenoiserOptions o;
-  o.labels = options.labels;
-  o.clamp = options.clamp;
-  return std::make_unique<samplers::NetworkDenoiser>(load_model(path, device), std::move(process), p, o);
+  return make_network_denoiser(load_model(path, device), info.diffusion, path, options);
 }
 
 }  // namespace
+
+std::unique_ptr<samplers::NetworkDenoiser> make_network_denoiser(std::unique_ptr<nn::Network> network, const std::string& diffusion_json,
+                                                                 const std::string& where, const DenoiserOptions& options) {
+  if (diffusion_json.empty())
+    throw IoError(cat(where, ": the model file does not say what the network predicts or for which diffusion; ",
+                      "convert it with tweedie convert --param ... --schedule ..."));
+  nlohmann::json diffusion;
+  try {
+    diffusion = nlohmann::json::parse(diffusion_json);
+  } catch (const nlohmann::json::exception& e) {
+    throw IoError(cat(where, ": attribute 'diffusion' is not valid JSON (", e.what(), ")"));
+  }
+  std::unique_ptr<samplers::Process> process;
+  if (!options.process_spec.empty()) process = samplers::process_from_spec(options.process_spec, "--process");
+  else if (diffusion.is_object() && diffusion.contains("schedule")) process = samplers::process_from_json(diffusion["schedule"].dump(), where + ": diffusion.schedule");
+  else throw IoError(cat(where, ": attribute 'diffusion' has no schedule; pass --process"));
+  samplers::Parameterisation p = samplers::parameterisation_from_json(diffusion_json, where + ": diffusion");
+  samplers::NetworkDenoiserOptions o;
+  o.labels = options.labels;
+  o.clamp = options.clamp;
+  return std::make_unique<samplers::NetworkDenoiser>(std::move(network), std::move(process), p, o);
+}
 
 std::unique_ptr<samplers::Denoiser> load_denoiser(const std::string& path, const DenoiserOptions& options, Device device) {
   std::string format;

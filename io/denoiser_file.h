@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "samplers/denoiser.h"
+#include "samplers/network_denoiser.h"
 
 namespace tweedie {
 
@@ -20,5 +21,10 @@ struct DenoiserOptions {
 };
 
 std::unique_ptr<samplers::Denoiser> load_denoiser(const std::string& path, const DenoiserOptions& options, Device device);
+
+// A network as the denoiser its diffusion description (a model file's `diffusion` attribute,
+// io/FORMAT.md) makes of it; `where` names the origin in errors.
+std::unique_ptr<samplers::NetworkDenoiser> make_network_denoiser(std::unique_ptr<nn::Network> network, const std::string& diffusion_json,
+                                                                 const std::string& where, const DenoiserOptions& options = {});
 
 }  // namespace tweedie

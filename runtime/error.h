@@ -23,6 +23,8 @@ class IoError : public Error { using Error::Error; };
 class ArgumentError : public Error { using Error::Error; };
 // A vendor library (CUDA, cuBLAS, cuDNN, cuFFT, FFTW, HDF5) reported a failure.
 class BackendError : public Error { using Error::Error; };
+// A computation produced NaN or infinity where a finite number was needed (a diverging training run).
+class NumericError : public Error { using Error::Error; };
 
 // Concatenates anything that streams: cat("got ", n, " items").
 template <class... Args>

@@ -74,6 +74,7 @@ class NetworkDenoiser final : public Denoiser {
   const Process& process() const override { return *process_; }
   Shape item_shape() const override { return item_shape_; }
   const nn::Network& network() const { return *network_; }
+  nn::Network& mutable_network() { return *network_; }  // for training (samplers/training/)
   const Parameterisation& parameterisation() const { return param_; }
 
   void denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0) const override;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <utility>
 
@@ -422,6 +423,31 @@ std::unique_ptr<Process> process_from_spec(const std::string& spec, const std::s
     }
   }
   return build(s, false);
+}
+
+double time_of_noise_level(const Process& process, double noise_level) {
+  if (!(noise_level > 0) || !std::isfinite(noise_level))
+    throw ArgumentError(cat("noise level ", noise_level, " must be finite and > 0"));
+  auto ratio = [&](double t) { return process.sigma(t) / process.alpha(t); };
+  double lo = process.t_min(), hi = process.t_max(), low = ratio(lo), high = ratio(hi);
+  // sigma/alpha grows with t for every process here; a level a hair outside [low, high] is rounding.
+  if (noise_level < low * (1 - 1e-9) || noise_level > high * (1 + 1e-9))
+    throw ArgumentError(cat("noise level ", noise_level, " is outside what the ", process.name(),
+                            " process reaches (sigma/alpha from ", low, " to ", high, ")"));
+  if (!process.continuous()) {
+    // The nearest index in log ratio: a table's network only knows integer times.
+    double best = lo, distance = std::numeric_limits<double>::infinity();
+    for (double t = lo; t <= hi; t += 1) {
+      double d = std::abs(std::log(ratio(t) / noise_level));
+      if (d < distance) distance = d, best = t;
+    }
+    return best;
+  }
+  for (int k = 0; k < 200 && hi - lo > 1e-15 * std::max(1.0, std::abs(hi)); ++k) {
+    double mid = 0.5 * (lo + hi);
+    (ratio(mid) < noise_level ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
 }
 
 }  // namespace tweedie::samplers

@@ -38,4 +38,9 @@ class Process {
 std::unique_ptr<Process> process_from_json(const std::string& schedule_json, const std::string& where);
 std::unique_ptr<Process> process_from_spec(const std::string& spec, const std::string& where);
 
+// The t at which sigma(t) / alpha(t) equals `noise_level` (bisection; on a discrete table the index
+// nearest in log ratio). ArgumentError when the level is not positive or outside what the process
+// reaches. Used to put a denoiser at a noise level (PnP, RED) and to draw training times.
+double time_of_noise_level(const Process& process, double noise_level);
+
 }  // namespace tweedie::samplers

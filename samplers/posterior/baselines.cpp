@@ -228,31 +228,6 @@ void expect_prior_fits(const char* method, const Denoiser& prior, const Likeliho
 
 }  // namespace
 
-double denoiser_time(const Process& process, double noise_level) {
-  if (!(noise_level > 0) || !std::isfinite(noise_level))
-    throw ArgumentError(cat("denoiser_time: noise level ", noise_level, " must be finite and > 0"));
-  auto ratio = [&](double t) { return process.sigma(t) / process.alpha(t); };
-  double lo = process.t_min(), hi = process.t_max(), low = ratio(lo), high = ratio(hi);
-  // sigma/alpha grows with t for every process here; a level a hair outside [low, high] is rounding.
-  if (noise_level < low * (1 - 1e-9) || noise_level > high * (1 + 1e-9))
-    throw ArgumentError(cat("denoiser_time: noise level ", noise_level, " is outside what the ", process.name(),
-                            " process reaches (sigma/alpha from ", low, " to ", high, ")"));
-  if (!process.continuous()) {
-    // The nearest index in log ratio: a table's network only knows integer times.
-    double best = lo, distance = std::numeric_limits<double>::infinity();
-    for (double t = lo; t <= hi; t += 1) {
-      double d = std::abs(std::log(ratio(t) / noise_level));
-      if (d < distance) distance = d, best = t;
-    }
-    return best;
-  }
-  for (int k = 0; k < 200 && hi - lo > 1e-15 * std::max(1.0, std::abs(hi)); ++k) {
-    double mid = 0.5 * (lo + hi);
-    (ratio(mid) < noise_level ? lo : hi) = mid;
-  }
-  return 0.5 * (lo + hi);
-}
-
 Tensor map_tikhonov(Context& ctx, const Likelihood& likelihood, const Tensor& y, const BaselineOptions& options,
                     BaselineReport* report) {
   const char* kMethod = "map_tikhonov";
@@ -353,7 +328,7 @@ Tensor pnp_admm(Context& ctx, const Denoiser& prior, const Likelihood& likelihoo
   expect_prior_fits(kMethod, prior, likelihood);
   std::int64_t n = likelihood.op().batch_of_output(ctx, y);
   if (n == 0) return likelihood.op().make_input(0, ctx.device());
-  double t = denoiser_time(prior.process(), options.noise_level), a = prior.process().alpha(t), rho = options.rho;
+  double t = time_of_noise_level(prior.process(), options.noise_level), a = prior.process().alpha(t), rho = options.rho;
   DataTerm data(ctx, likelihood, y);
   Device dev = ctx.device();
   Shape shape = batched(n, likelihood.op().input().shape);
@@ -409,7 +384,7 @@ Tensor red(Context& ctx, const Denoiser& prior, const Likelihood& likelihood, co
   expect_prior_fits(kMethod, prior, likelihood);
   std::int64_t n = likelihood.op().batch_of_output(ctx, y);
   if (n == 0) return likelihood.op().make_input(0, ctx.device());
-  double t = denoiser_time(prior.process(), options.noise_level), a = prior.process().alpha(t), lambda = options.lambda;
+  double t = time_of_noise_level(prior.process(), options.noise_level), a = prior.process().alpha(t), lambda = options.lambda;
   DataTerm data(ctx, likelihood, y);
   Device dev = ctx.device();
   Shape shape = batched(n, likelihood.op().input().shape);

@@ -31,7 +31,7 @@
 // options.step > 0 replaces the rule by that fixed step (map_tv: the primal step t, with s = 1/(16 t)).
 //
 // The denoiser D(v) = E[x | x_t = alpha(t) v] at the time t where sigma(t)/alpha(t) = noise_level
-// (bisection on the process; the nearest index of a discrete table), so v is read as x plus Gaussian
+// (time_of_noise_level, samplers/process.h), so v is read as x plus Gaussian
 // noise of standard deviation noise_level.
 #include <vector>
 
@@ -60,10 +60,6 @@ struct BaselineReport {
   std::vector<double> residual;    // per item at the end: PnP-ADMM |x - z| / |z|; CG |r| / |b|; others
                                    // the last step's |x_k - x_(k-1)| / |x_k|
 };
-
-// The time t at which a denoiser of `process` removes noise of standard deviation `noise_level`
-// (sigma(t) / alpha(t) = noise_level); ArgumentError when the process does not reach it.
-double denoiser_time(const Process& process, double noise_level);
 
 Tensor map_tikhonov(Context& ctx, const Likelihood& likelihood, const Tensor& y, const BaselineOptions& options,
                     BaselineReport* report = nullptr);

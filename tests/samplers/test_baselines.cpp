@@ -162,23 +162,23 @@ std::unique_ptr<GaussianDenoiser> denoiser(const GaussianPrior& prior) {
 
 }  // namespace
 
-TEST_CASE("baselines: denoiser_time finds the time whose sigma/alpha is the noise level") {
+TEST_CASE("time_of_noise_level finds the time whose sigma/alpha is the noise level") {
   VpProcess vp;
   for (double level : {0.05, 0.3, 2.0}) {
-    double t = denoiser_time(vp, level);
+    double t = time_of_noise_level(vp, level);
     CHECK(vp.sigma(t) / vp.alpha(t) == doctest::Approx(level).epsilon(1e-9));
   }
   EdmProcess edm;
-  CHECK(denoiser_time(edm, 0.7) == doctest::Approx(0.7).epsilon(1e-9));
+  CHECK(time_of_noise_level(edm, 0.7) == doctest::Approx(0.7).epsilon(1e-9));
   // A table has integer times only: the index with the nearest ratio.
   DdpmTable table = DdpmTable::linear(1000);
-  double t = denoiser_time(table, 0.5);
+  double t = time_of_noise_level(table, 0.5);
   CHECK(t == std::round(t));
   double here = table.sigma(t) / table.alpha(t);
   CHECK(std::abs(std::log(here / 0.5)) <= std::abs(std::log(table.sigma(t + 1) / table.alpha(t + 1) / 0.5)));
   CHECK(std::abs(std::log(here / 0.5)) <= std::abs(std::log(table.sigma(t - 1) / table.alpha(t - 1) / 0.5)));
-  CHECK_THROWS_AS(denoiser_time(vp, 1e-6), ArgumentError);
-  CHECK_THROWS_AS(denoiser_time(vp, 0.0), ArgumentError);
+  CHECK_THROWS_AS(time_of_noise_level(vp, 1e-6), ArgumentError);
+  CHECK_THROWS_AS(time_of_noise_level(vp, 0.0), ArgumentError);
 }
 
 TEST_CASE("Tikhonov MAP with Gaussian noise and a dense matrix equals the closed form") {
@@ -353,7 +353,7 @@ TEST_CASE("RED with Poisson noise stops where the RED gradient vanishes") {
   Tensor x = red(test::context(), *den, lik, y, options);
   // -grad log p + lambda (x - D(x)) at the result.
   Context& ctx = test::context();
-  double t = denoiser_time(den->process(), level);
+  double t = time_of_noise_level(den->process(), level);
   Tensor g = Tensor::empty({n, d}, test::device());
   Tensor dx = Tensor::empty({n, d}, test::device());
   lik.gradient(ctx, y, x, g);

@@ -19,8 +19,10 @@ void check_refused(const std::string& args, const std::string& out, const std::s
   CHECK_FALSE(std::filesystem::exists(out));
 }
 
-Run run(const std::string& args) {
-  std::string command = std::string(TWEEDIE_CLI) + " " + args + " 2>&1";
+Run run(const std::string& args) { return run_shell(std::string(TWEEDIE_CLI) + " " + args); }
+
+Run run_shell(const std::string& line) {
+  std::string command = line + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   REQUIRE(pipe != nullptr);
   std::string out;

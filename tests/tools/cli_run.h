@@ -10,6 +10,7 @@ struct Run {
 };
 
 Run run(const std::string& args);  // `tweedie ARGS`
+Run run_shell(const std::string& command);  // a shell command line, stderr with stdout
 bool contains(const std::string& text, const std::string& part);
 // Runs `tweedie ARGS -o OUT` (OUT removed first) and checks that it is refused: a non-zero exit,
 // `expected` in the output, and no file at OUT.

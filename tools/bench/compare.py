@@ -22,8 +22,8 @@ def load(path):
                 device = "cuda:0" if j["device"] == "cuda" else j["device"]
                 if "shape" in j:
                     case = str(j["shape"])
-                else:  # bench unet: the case is the model, batch, size and tangents
-                    case = f'{j["model"]} b{j["batch"]} {j["size"]}px k{j["tangents"]}'
+                else:  # bench unet and train: the case is the model, batch, size and tangents
+                    case = f'{j["model"]} b{j["batch"]} {j["size"]}px k{j.get("tangents", 1)}'
                 rows[(j["op"], case, device, j["threads"])].append(j["median_ms"])
     return rows
 

@@ -11,24 +11,11 @@ Needs torch (CPU or CUDA). Not used by the build or the tests.
 import argparse
 import json
 import math
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
-
-def measure(fn, sync, min_runs=5, min_seconds=0.3):
-    fn()
-    sync()
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < min_seconds:
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times), min(times), len(times)
+from torch_common import measure
 
 
 def cases(dev):
@@ -90,7 +77,7 @@ def main():
         for op, shape, flops, nbytes, fn in cases(dev):
             if args.filter not in op:
                 continue
-            med, best, runs = measure(fn, sync)
+            med, best, runs = measure(fn, sync=sync)
             line = {"bench": "kernels", "impl": "torch", "op": op, "shape": shape, "device": str(dev),
                     "threads": threads, "median_ms": med, "min_ms": best, "runs": runs}
             if flops:

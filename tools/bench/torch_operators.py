@@ -17,7 +17,7 @@ import json
 import torch
 import torch.nn.functional as F
 
-from torch_kernels import measure
+from torch_common import measure
 
 
 def centred_fft(x):
@@ -122,7 +122,7 @@ def main():
             shape = [batch] + shape[1:]
             for which, fn in (("apply", apply), ("adjoint", adjoint)):
                 with torch.no_grad() if which == "apply" else torch.enable_grad():
-                    med, lo, runs = measure(fn, sync)
+                    med, lo, runs = measure(fn, sync=sync)
                 print(json.dumps({"bench": "operators", "impl": "torch", "op": f"{name}.{which}",
                                   "shape": shape, "device": a.device, "threads": threads,
                                   "median_ms": med, "min_ms": lo, "runs": runs}), flush=True)

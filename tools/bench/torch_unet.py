@@ -13,37 +13,10 @@ pullback applied to one cotangent). Needs torch, h5py.
 import argparse
 import json
 import os
-import statistics
-import sys
-import time
 
-import h5py
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
-from adm import UNetModel  # noqa: E402
-
-
-def load(path):
-    with h5py.File(path, "r") as f:
-        if f.attrs["architecture"] != "adm-unet":
-            sys.exit(f"{path}: only adm-unet models are supported here")
-        config = json.loads(f.attrs["config"])
-        model = UNetModel(**config)
-        state = {k: torch.from_numpy(f["parameters"][k][()].astype("float32")) for k in f["parameters"]}
-    model.load_state_dict(state)
-    return model.eval(), config
-
-
-def measure(fn, min_runs, min_seconds):
-    fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < min_seconds:
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times), min(times), len(times)
+from torch_common import load_unet, measure
 
 
 def main():
@@ -57,7 +30,8 @@ def main():
     parser.add_argument("--min-seconds", type=float, default=0.3)
     parser.add_argument("--filter", default="", help="only ops whose name contains this text (as tweedie's)")
     args = parser.parse_args()
-    model, cfg = load(args.model)
+    model, cfg = load_unet(args.model)
+    model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
     size = args.size or cfg["image_size"]

@@ -71,17 +71,21 @@ std::unique_ptr<nn::Network> random_unet(const std::string& preset, Device devic
   return net;
 }
 
-void run_unet_benchmarks(const UnetBenchOptions& o, std::ostream& out) {
-  std::unique_ptr<nn::Network> net;
-  // Named like tools/bench/torch_unet.py names it, so that compare.py can join the two.
-  std::string name = std::filesystem::path(o.model).stem().string();
-  if (!o.model.empty()) {
-    net = load_model(o.model, o.device);
-  } else {
-    net = random_unet(o.preset, o.device);
-    name = o.preset;
-    if (!o.save_model.empty()) save_model(*net, o.save_model);
+std::unique_ptr<nn::Network> benchmark_network(const std::string& model, const std::string& preset, const std::string& save_model_to,
+                                               Device device, std::string* name) {
+  if (!model.empty()) {
+    *name = std::filesystem::path(model).stem().string();  // as tools/bench/torch_*.py name it, for compare.py
+    return load_model(model, device);
   }
+  *name = preset;
+  std::unique_ptr<nn::Network> net = random_unet(preset, device);
+  if (!save_model_to.empty()) save_model(*net, save_model_to);
+  return net;
+}
+
+void run_unet_benchmarks(const UnetBenchOptions& o, std::ostream& out) {
+  std::string name;
+  std::unique_ptr<nn::Network> net = benchmark_network(o.model, o.preset, o.save_model, o.device, &name);
   nlohmann::json config = nlohmann::json::parse(net->config_json());
   std::int64_t size = o.size ? o.size : config.value("image_size", std::int64_t(0));
   std::int64_t channels = config.value("in_channels", std::int64_t(3)), dims = config.value("dims", 2);

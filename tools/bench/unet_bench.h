@@ -33,6 +33,11 @@ struct UnetBenchOptions {
 std::vector<std::string> unet_presets();
 // A preset's U-Net with random weights ~ N(0, 1/fan_in) (activations of order one), for timing.
 std::unique_ptr<nn::Network> random_unet(const std::string& preset, Device device);
+
+// The network a benchmark times: the model file `model`, or else the preset (written to `save_model`
+// when given). `name` is set as the PyTorch scripts name it: the preset, or the file's stem.
+std::unique_ptr<nn::Network> benchmark_network(const std::string& model, const std::string& preset, const std::string& save_model,
+                                               Device device, std::string* name);
 void run_unet_benchmarks(const UnetBenchOptions& options, std::ostream& out);
 
 }  // namespace tweedie::bench

@@ -5,6 +5,7 @@
 #include "bench/kernel_bench.h"
 #include "bench/operator_bench.h"
 #include "bench/solve_bench.h"
+#include "bench/train_bench.h"
 #include "bench/unet_bench.h"
 #include "cli/commands.h"
 #include "runtime/error.h"
@@ -144,6 +145,41 @@ void add_bench_command(CLI::App& app) {
     o.measure.min_seconds = u->min_seconds;
     o.measure.min_runs = u->min_runs;
     bench::run_unet_benchmarks(o, std::cout);
+  });
+
+  auto* train = bench->add_subcommand("train", "Time one training step of a U-Net: DSM loss and gradient, AdamW and EMA");
+  struct TrainFlags {
+    std::string model, preset, save_model, save_batch, device = "cpu", threads;
+    std::int64_t batch = 16, size = 0;
+    double min_seconds = 0.3;
+    int min_runs = 3;
+  };
+  auto t = std::make_shared<TrainFlags>();
+  auto* tmodel = train->add_option("--model", t->model, "Model file to time");
+  train->add_option("--preset", t->preset, "Or a built-in configuration with random weights: " + presets)->excludes(tmodel);
+  train->add_option("--save-model", t->save_model, "Write the preset's random model here (for tools/bench/torch_train.py)");
+  train->add_option("--save-batch", t->save_batch, "Write the timed batch (x0, noise, t) here (for tools/bench/torch_train.py)");
+  train->add_option("--batch", t->batch, "Batch size")->capture_default_str();
+  train->add_option("--size", t->size, "Image size (default: the model's image_size)");
+  train->add_option("--device", t->device, "cpu or cuda[:N]")->capture_default_str();
+  train->add_option("--threads", t->threads, "Comma-separated host thread counts (default: 1 and all)");
+  train->add_option("--min-seconds", t->min_seconds, "Keep timing each op at least this long")->capture_default_str();
+  train->add_option("--min-runs", t->min_runs, "Time each op at least this many times")->capture_default_str();
+  train->callback([t] {
+    if (t->model.empty() == t->preset.empty()) throw ArgumentError("bench train: give --model FILE or --preset NAME");
+    if (t->batch < 1 || t->size < 0) throw ArgumentError("bench train: --batch must be positive");
+    bench::TrainBenchOptions o;
+    o.model = t->model;
+    o.preset = t->preset;
+    o.save_model = t->save_model;
+    o.save_batch = t->save_batch;
+    o.device = Device::parse(t->device);
+    o.threads = t->threads.empty() ? default_threads() : parse_thread_list(t->threads);
+    o.batch = t->batch;
+    o.size = t->size;
+    o.measure.min_seconds = t->min_seconds;
+    o.measure.min_runs = t->min_runs;
+    bench::run_train_benchmarks(o, std::cout);
   });
 }
 

@@ -1,14 +1,17 @@
-// `tweedie demo`: the main job on a built-in problem. 4x accelerated single-coil MRI of the modified
-// Shepp-Logan phantom, solved by MMPS with the stationary Gaussian prior fitted to procedural phantoms
-// (tools/demo/phantom_prior.h5, written by `tweedie phantoms`); prints PSNR and SSIM of the zero-filled
-// reconstruction and of the posterior mean, and writes PNGs and an HDF5 file of everything.
-// `tweedie phantoms` writes a phantom set and refits that prior.
+// `tweedie demo`: the main job on a built-in problem. 4x accelerated single-coil MRI of held-out
+// phantoms (the modified Shepp-Logan phantom and procedural phantoms the priors never saw), solved by
+// MMPS with two priors on the same observations: the learned ADM U-Net that ships in tools/demo/
+// (phantom_unet.h5, trained by tools/demo/train_phantom_prior.sh) and the stationary Gaussian prior fitted
+// to the same phantoms (phantom_prior.h5, `tweedie phantoms --fit-prior`). Prints PSNR and SSIM of the
+// zero-filled reconstruction and of each posterior mean, and writes PNGs and an HDF5 file of everything.
+// `tweedie phantoms` writes a phantom set and refits the Gaussian prior.
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "demo/phantoms.h"
+#include "io/denoiser_file.h"
 #include "io/hdf5_file.h"
 #include "io/operator_spec.h"
 #include "io/png_file.h"
@@ -24,93 +27,167 @@
 namespace tweedie::cli {
 namespace {
 
+// The held-out phantoms: seed 7 is used by no training set or prior fit of tools/demo/.
+constexpr std::uint64_t kHeldOutSeed = 7;
+
 struct DemoFlags {
-  std::string output = "tweedie-demo", prior = TWEEDIE_DEMO_PRIOR, pattern = "random";
+  std::string output = "tweedie-demo", prior = TWEEDIE_DEMO_LEARNED_PRIOR, gaussian = TWEEDIE_DEMO_PRIOR, pattern = "random";
   double acceleration = 4, sigma = 0.01;
-  std::int64_t samples = 16;
-  int steps = 100, iterations = 5, threads = 0;
+  std::int64_t samples = 8, images = 2;
+  int steps = 50, iterations = 1, gaussian_iterations = 20, threads = 0;
   std::uint64_t seed = 0;
 };
 
-Tensor image_batch(const std::vector<double>& v, std::int64_t size) {
-  std::vector<float> f(v.begin(), v.end());
-  return Tensor::from_host(std::span<const float>(f), {1, 1, size, size});
+// A model file as it is; an exact prior file on the VP process (what its fit assumes).
+std::shared_ptr<samplers::Denoiser> load_demo_prior(const std::string& path, const char* flag) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw IoError(cat(flag, " ", path, " does not exist"));
+  DenoiserOptions o;
+  if (H5File::open(path).string_attribute("", "format") == "tweedie-prior") o.process_spec = "vp";
+  std::shared_ptr<samplers::Denoiser> d = load_denoiser(path, o, Device::cpu());
+  const Shape item = d->item_shape();
+  if (item.rank() != 3 || item[0] != 1 || item[1] != item[2])
+    throw ShapeError(cat(flag, " ", path, ": the demo needs a prior on (1, N, N) images, not ", item.str()));
+  return d;
+}
+
+// Shepp-Logan first, then held-out procedural phantoms: (count, 1, size, size).
+Tensor test_images(std::int64_t count, std::int64_t size) {
+  std::vector<float> all;
+  for (std::int64_t i = 0; i < count; ++i) {
+    std::vector<double> v = i == 0 ? demo::shepp_logan(size) : demo::random_phantom(size, kHeldOutSeed, std::uint64_t(i - 1));
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  return Tensor::from_host(std::span<const float>(all), {count, 1, size, size});
+}
+
+// Each observation repeated `per` times, in order: the rows the sampler's items are conditioned on.
+Tensor repeat_rows(const Tensor& y, std::int64_t per) {
+  std::vector<std::int64_t> dims(y.shape().dims().begin(), y.shape().dims().end());
+  dims[0] *= per;
+  Tensor out = Tensor::empty(Shape(std::span<const std::int64_t>(dims)), y.device(), y.dtype());
+  for (std::int64_t i = 0; i < dims[0]; ++i) {
+    Tensor dst = out.slice(i, 1);
+    dst.copy_from(y.slice(i / per, 1));
+  }
+  return out;
+}
+
+struct Reconstruction {
+  std::string name;
+  Tensor samples, mean, std;
+  std::vector<double> psnr, ssim;
+  double seconds = 0;
+  std::int64_t evaluations = 0;
+};
+
+void score(Reconstruction& r, const Tensor& truth, const Shape& item) {
+  for (std::int64_t i = 0; i < truth.dim(0); ++i) {
+    std::vector<double> t = samplers::item_values(truth, i), m = samplers::item_values(r.mean, i);
+    r.psnr.push_back(samplers::psnr(m, t, 2));
+    r.ssim.push_back(samplers::ssim(m, t, item, 2));
+  }
+}
+
+double average(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x / double(v.size());
+  return s;
 }
 
 void run_demo(const DemoFlags& f) {
   Timer timer;
+  if (f.images < 1 || f.samples < 1 || f.steps < 1 || f.iterations < 1)
+    throw ArgumentError("--images, --samples, --steps and --cg-iterations must be at least 1");
   Context ctx(Device::cpu(), f.threads);
-  std::error_code ec;
-  if (!std::filesystem::exists(f.prior, ec))
-    throw IoError(cat("--prior ", f.prior, " does not exist (tweedie phantoms --fit-prior FILE writes one)"));
-  std::shared_ptr<samplers::Denoiser> prior = load_prior(f.prior, samplers::process_from_spec("vp", "demo"), Device::cpu());
-  const Shape item = prior->item_shape();
-  if (item.rank() != 3 || item[0] != 1 || item[1] != item[2]) throw ShapeError(cat(f.prior, ": the demo needs a prior on (1, N, N) images, not ", item.str()));
-  const std::int64_t size = item[1];
+  std::shared_ptr<samplers::Denoiser> learned = load_demo_prior(f.prior, "--prior");
+  std::shared_ptr<samplers::Denoiser> gaussian = load_demo_prior(f.gaussian, "--gaussian");
+  const Shape item = learned->item_shape();
+  if (!(gaussian->item_shape() == item))
+    throw ShapeError(cat("--gaussian ", f.gaussian, ": images ", gaussian->item_shape().str(), ", but --prior's are ", item.str()));
+  const std::int64_t size = item[1], n = f.images;
 
-  // The problem: y = M F x + noise, random phase-encoding columns with a fully sampled centre.
-  Tensor truth = image_batch(demo::shepp_logan(size), size);
+  // The problem: y = M F x + noise, one mask of random phase-encoding columns with a fully sampled centre.
+  Tensor truth = test_images(n, size);
   samplers::Signal x{item, DType::f32};
   std::string spec = cat("mri:R=", f.acceleration, ":pattern=", f.pattern, ":seed=", f.seed);
   BuiltOperator op = build_operator(spec, x, Device::cpu());
   BuiltNoise noise = build_noise(cat("gaussian:sigma=", f.sigma), op.op->output(), Device::cpu());
   samplers::Likelihood lik(op.op, noise.noise);
-  Tensor y = op.op->make_output(1, Device::cpu());
+  Tensor y = op.op->make_output(n, Device::cpu());
   lik.simulate(ctx, truth, RandomStream{f.seed, 0}, y);
-  Tensor zero_filled = op.op->make_input(1, Device::cpu());
+  Tensor zero_filled = op.op->make_input(n, Device::cpu());
   op.op->adjoint(ctx, y, zero_filled);
+  Reconstruction zf{"zero-filled", {}, zero_filled, {}, {}, {}, 0, 0};
+  score(zf, truth, item);
 
-  // MMPS posterior samples, all conditioned on the one observation (MMPS shares a single y).
-  samplers::MmpsOptions mo;
-  mo.krylov.max_iterations = f.iterations;
-  auto posterior = samplers::make_mmps_denoiser(prior, op.op, noise.noise->gaussian_variance(ctx, op.op->output().shape), y, mo);
-  samplers::SamplerOptions so;
-  so.kind = "ddpm";
-  so.steps = f.steps;
-  Timer solve_timer;
-  Tensor samples = samplers::sample(ctx, *posterior, so, f.samples, f.seed);
-  double solve_seconds = solve_timer.seconds();
-
-  samplers::SampleMoments moments = samplers::sample_moments(samples, 1);
-  const Tensor& mean_t = moments.mean;
-  const Tensor& std_t = moments.std;
-  std::vector<float> stddev = std_t.to_vector<float>();
-
-  std::vector<double> t = samplers::item_values(truth, 0), z = samplers::item_values(zero_filled, 0), m = samplers::item_values(mean_t, 0);
-  double psnr_zf = samplers::psnr(z, t, 2), psnr_mmps = samplers::psnr(m, t, 2);
-  double ssim_zf = samplers::ssim(z, t, item, 2), ssim_mmps = samplers::ssim(m, t, item, 2);
+  // MMPS with each prior: `samples` posterior samples per image, the same seeds for both priors.
+  const Tensor variance = noise.noise->gaussian_variance(ctx, op.op->output().shape);
+  const Tensor y_items = repeat_rows(y, f.samples);
+  auto solve = [&](const std::string& name, std::shared_ptr<samplers::Denoiser> prior, int iterations) {
+    samplers::MmpsOptions mo;
+    mo.krylov.max_iterations = iterations;
+    auto posterior = samplers::make_mmps_denoiser(prior, op.op, variance, y_items, mo);
+    samplers::SamplerOptions so;
+    so.kind = "ddpm";
+    so.steps = f.steps;
+    Timer t;
+    Reconstruction r;
+    r.name = name;
+    const std::int64_t before = prior->forward_count + prior->jvp_count;
+    r.samples = samplers::sample(ctx, *posterior, so, n * f.samples, f.seed);
+    r.seconds = t.seconds();
+    r.evaluations = prior->forward_count + prior->jvp_count - before;
+    samplers::SampleMoments m = samplers::sample_moments(r.samples, n);
+    r.mean = m.mean, r.std = m.std;
+    score(r, truth, item);
+    return r;
+  };
+  Reconstruction g = solve("Gaussian prior", gaussian, f.gaussian_iterations);
+  Reconstruction l = solve("learned prior", learned, f.iterations);
 
   namespace fs = std::filesystem;
   fs::create_directories(f.output);
   auto path = [&](const char* name) { return (fs::path(f.output) / name).string(); };
-  write_png(path("truth.png"), truth.slice(0, 1).reshape(item));
-  write_png(path("zero_filled.png"), zero_filled.reshape(item));
-  write_png(path("mmps_mean.png"), mean_t.reshape(item));
-  float top = *std::max_element(stddev.begin(), stddev.end());
-  write_png(path("mmps_std.png"), std_t.reshape(item), 0.0f, top > 0 ? top : 1.0f);
-  write_png_grid(path("mmps_samples.png"), samples.slice(0, std::min<std::int64_t>(8, f.samples)));
+  write_png_grid(path("truth.png"), truth);
+  write_png_grid(path("zero_filled.png"), zero_filled);
+  write_png_grid(path("gaussian_mean.png"), g.mean);
+  write_png_grid(path("learned_mean.png"), l.mean);
+  write_png_view(path("learned_std.png"), l.std, /*own_range=*/true);
+  write_png_grid(path("learned_samples.png"), l.samples.slice(0, std::min<std::int64_t>(8, f.samples)));
   H5File out = H5File::create(path("demo.h5"));
   out.write("truth", truth);
   out.write("y", y);
   out.write("zero_filled", zero_filled);
-  out.write("samples", samples);
-  out.write("mean", mean_t);
-  out.write("std", std_t);
+  for (const Reconstruction* r : {&g, &l}) {
+    const std::string group = r == &g ? "gaussian/" : "learned/";
+    out.write(group + "samples", r->samples);
+    out.write(group + "mean", r->mean);
+    out.write(group + "std", r->std);
+  }
   out.set_attribute("", "operator", op.op->describe());
   out.set_attribute("", "noise", noise.noise->describe());
   out.commit();
 
   double measured = 0;
   for (float v : op.op->observed().to_vector<float>()) measured += v;
-  std::printf("tweedie demo: %gx accelerated MRI of a %lld x %lld Shepp-Logan phantom (%.0f%% of k-space, noise sigma %g)\n", f.acceleration,
-              (long long)size, (long long)size, 100 * measured / double(op.op->observed().numel()), f.sigma);
-  std::printf("  zero-filled      PSNR %6.2f dB   SSIM %.3f\n", psnr_zf, ssim_zf);
-  std::printf("  MMPS mean        PSNR %6.2f dB   SSIM %.3f   (%lld samples, %d ddpm steps, k = %d CG iterations, %.1f s)\n", psnr_mmps,
-              ssim_mmps, (long long)f.samples, f.steps, f.iterations, solve_seconds);
-  std::printf("  images and demo.h5 in %s/\n", f.output.c_str());
-  nlohmann::json j{{"operator", op.op->describe()}, {"noise", noise.noise->describe()}, {"psnr_zero_filled", psnr_zf},
-                   {"psnr_mmps", psnr_mmps}, {"ssim_zero_filled", ssim_zf}, {"ssim_mmps", ssim_mmps}, {"samples", f.samples},
-                   {"steps", f.steps}, {"network_evaluations", prior->forward_count}, {"seconds", timer.seconds()}};
+  std::printf("tweedie demo: %gx accelerated MRI of %lld held-out %lld x %lld phantoms (Shepp-Logan first; %.0f%% of k-space, noise sigma %g)\n",
+              f.acceleration, (long long)n, (long long)size, (long long)size, 100 * measured / double(op.op->observed().numel()), f.sigma);
+  std::printf("  %-16s %8s %7s   per image (PSNR)\n", "", "PSNR dB", "SSIM");
+  for (const Reconstruction* r : {&zf, &g, &l}) {
+    std::printf("  %-16s %8.2f %7.3f  ", r->name.c_str(), average(r->psnr), average(r->ssim));
+    for (double p : r->psnr) std::printf(" %6.2f", p);
+    if (r->seconds > 0) std::printf("   (MMPS, %lld samples, %d ddpm steps, %.1f s)", (long long)f.samples, f.steps, r->seconds);
+    std::printf("\n");
+  }
+  std::printf("  learned prior: %s, k = %d CG iterations; Gaussian prior: %s, k = %d\n  images and demo.h5 in %s/\n", f.prior.c_str(),
+              f.iterations, f.gaussian.c_str(), f.gaussian_iterations, f.output.c_str());
+  nlohmann::json j{{"operator", op.op->describe()},  {"noise", noise.noise->describe()},  {"images", n},
+                   {"psnr_zero_filled", average(zf.psnr)}, {"psnr_gaussian", average(g.psnr)}, {"psnr_learned", average(l.psnr)},
+                   {"ssim_zero_filled", average(zf.ssim)}, {"ssim_gaussian", average(g.ssim)}, {"ssim_learned", average(l.ssim)},
+                   {"psnr_per_image", {{"zero_filled", zf.psnr}, {"gaussian", g.psnr}, {"learned", l.psnr}}},
+                   {"samples", f.samples}, {"steps", f.steps}, {"cg_iterations", f.iterations},
+                   {"network_evaluations", l.evaluations}, {"seconds_learned", l.seconds}, {"seconds", timer.seconds()}};
   std::cout << j.dump() << "\n";
 }
 
@@ -139,15 +216,19 @@ void run_phantoms(const PhantomFlags& f) {
 
 void add_demo_command(CLI::App& app) {
   auto f = std::make_shared<DemoFlags>();
-  auto* cmd = app.add_subcommand("demo", "Accelerated MRI of a phantom with MMPS and the built-in prior: PSNR, SSIM and PNGs");
+  auto* cmd = app.add_subcommand("demo", "Accelerated MRI of held-out phantoms with MMPS: a learned and a Gaussian prior vs zero filling");
   cmd->add_option("-o,--output", f->output, "Folder for the PNGs and demo.h5")->capture_default_str();
-  cmd->add_option("--prior", f->prior, "Stationary Gaussian prior on (1, N, N) images")->capture_default_str();
+  cmd->add_option("--prior", f->prior, "The prior to show: a model file or an exact prior file on (1, N, N) images")->capture_default_str();
+  cmd->add_option("--gaussian", f->gaussian, "The prior to compare with (stationary Gaussian)")->capture_default_str();
+  cmd->add_option("--images", f->images, "Held-out test images: Shepp-Logan, then procedural phantoms")->capture_default_str();
   cmd->add_option("--acceleration", f->acceleration, "k-space undersampling factor R")->capture_default_str();
   cmd->add_option("--pattern", f->pattern, "k-space sampling: random or equispaced columns, poisson or gaussian points")->capture_default_str();
   cmd->add_option("--sigma", f->sigma, "k-space noise standard deviation")->capture_default_str();
-  cmd->add_option("--samples", f->samples, "Posterior samples")->capture_default_str();
+  cmd->add_option("--samples", f->samples, "Posterior samples per image")->capture_default_str();
   cmd->add_option("--steps", f->steps, "DDPM steps")->capture_default_str();
-  cmd->add_option("--cg-iterations", f->iterations, "MMPS conjugate-gradient iterations per step")->capture_default_str();
+  cmd->add_option("--cg-iterations", f->iterations, "MMPS conjugate-gradient iterations per step with --prior (each costs a JVP)")
+      ->capture_default_str();
+  cmd->add_option("--gaussian-cg-iterations", f->gaussian_iterations, "The same with --gaussian (cheap: FFT products)")->capture_default_str();
   cmd->add_option("--seed", f->seed, "Seed of the mask, the noise and the samples")->capture_default_str();
   cmd->add_option("--threads", f->threads, "Host threads (0: all)")->capture_default_str();
   cmd->callback([f] { run_demo(*f); });

@@ -1,15 +1,16 @@
 // `tweedie info`: what this build is and what the machine offers. With no GPU or no driver it says so
 // and names the CPU as the device that will be used. `tweedie info MODEL.h5` summarises a model file,
-// `tweedie info Y.h5` checks an observation file (its specs build and y fits them) and describes it.
+// `tweedie info Y.h5` checks an observation file (its specs build and y fits them) and describes it,
+// `tweedie info STATE.h5` describes a training state (step, data, settings).
 #include <nlohmann/json.hpp>
 
 #include <iostream>
 
 #include "cli/commands.h"
 #include "io/hdf5_file.h"
-#include "io/hdf5_file.h"
 #include "io/model_file.h"
 #include "io/observation_file.h"
+#include "io/training_state.h"
 #include "kernels/library_info.h"
 #include "runtime/error.h"
 #include "runtime/system_info.h"
@@ -112,6 +113,30 @@ nlohmann::json observation_json(const Observation& o) {
           {"valid", true}};
 }
 
+bool is_training_state(const std::string& path) {
+  H5File f = H5File::open(path);
+  return f.has_attribute("", "format") && f.string_attribute("", "format") == kTrainingStateFormat;
+}
+
+nlohmann::json training_state_json(const std::string& path) {
+  TrainingStateInfo s = read_training_state_info(path);
+  return {{"file", path},
+          {"architecture", s.architecture},
+          {"step", s.step},
+          {"total_steps", s.total_steps},
+          {"data", {{"file", s.data.file}, {"dataset", s.data.dataset}, {"labels", s.data.labels}, {"items", s.data.items},
+                    {"item_shape", s.data.item_shape}, {"sha256", s.data.sha256}}},
+          {"run", nlohmann::json::parse(train_options_json(s.options))},
+          {"diffusion", nlohmann::json::parse(s.diffusion)},
+          {"config", nlohmann::json::parse(s.config)}};
+}
+
+// Key, padding, value: the text form of the file summaries.
+void print_fields(const nlohmann::json& j) {
+  for (auto it = j.begin(); it != j.end(); ++it)
+    std::cout << it.key() << std::string(18 - std::min<std::size_t>(17, it.key().size()), ' ') << (it->is_string() ? it->get<std::string>() : it->dump()) << "\n";
+}
+
 }  // namespace
 
 void add_info_command(CLI::App& app) {
@@ -119,16 +144,15 @@ void add_info_command(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto model = std::make_shared<std::string>();
   cmd->add_flag("--json", *json, "Print one JSON object instead of text");
-  cmd->add_option("model", *model, "A model file to summarise instead (architecture, config, parameters, checksum), or an observation file to check");
+  cmd->add_option("model", *model,
+                  "A model file to summarise instead (architecture, config, parameters, checksum), an observation file to check, "
+                  "or a training state to describe");
   cmd->callback([json, model] {
-    if (!model->empty() && is_observation(*model)) {
-      nlohmann::json j = observation_json(load_observation(*model, Device::cpu()));
-      if (*json) {
-        std::cout << j.dump() << "\n";
-      } else {
-        for (auto it = j.begin(); it != j.end(); ++it)
-          std::cout << it.key() << std::string(18 - std::min<std::size_t>(17, it.key().size()), ' ') << (it->is_string() ? it->get<std::string>() : it->dump()) << "\n";
-      }
+    const bool observation = !model->empty() && is_observation(*model);
+    if (observation || (!model->empty() && is_training_state(*model))) {
+      nlohmann::json j = observation ? observation_json(load_observation(*model, Device::cpu())) : training_state_json(*model);
+      if (*json) std::cout << j.dump() << "\n";
+      else print_fields(j);
       return;
     }
     if (!model->empty()) {

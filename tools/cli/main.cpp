@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   tweedie::cli::add_apply_command(app);
   tweedie::cli::add_solve_command(app);
   tweedie::cli::add_demo_command(app);
+  tweedie::cli::add_train_command(app);
   tweedie::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
@@ -26,6 +27,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const tweedie::cli::Failed&) {
     return 1;
+  } catch (const tweedie::cli::ExitStatus& e) {
+    return e.code;
   } catch (const tweedie::Error& e) {
     std::fprintf(stderr, "tweedie: error: %s\n", e.what());
     return 1;

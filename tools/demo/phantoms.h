@@ -1,6 +1,7 @@
 #pragma once
 // Procedural MRI-like phantoms and the stationary Gaussian prior fitted to them: the built-in problem
-// of `tweedie demo`, until a trained U-Net ships. Images are (1, size, size) in [-1, 1].
+// of `tweedie demo`, and the training data of its learned prior (train_phantom_prior.sh). Images are
+// (1, size, size) in [-1, 1].
 //
 // A random phantom is a head: an outer ellipse, a darker rim inside it, and 3 to 8 smaller ellipses of
 // random size, position, angle and contrast, everything drawn from Philox (seed, index) so a phantom

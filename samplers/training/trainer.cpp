@@ -1,0 +1,159 @@
+#include "samplers/training/trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "kernels/random.h"
+#include "nn/unet_config.h"
+#include "runtime/check.h"
+#include "runtime/error.h"
+
+namespace tweedie::samplers {
+namespace {
+
+// Philox streams of the training draws. Item j of step s is counter (s - 1) B + j of the scalar
+// streams; its noise is the row stream kNoiseStreams + (s - 1) B + j, and validation item i at grid
+// time k uses kValidationStreams + k N + i (with seed 0, so runs with different seeds share it).
+constexpr std::uint64_t kIndexStream = 1, kFlipStream = 2, kTimeStream = 3, kTimeNormalStream = 4;
+constexpr std::uint64_t kNoiseStreams = std::uint64_t(1) << 32, kValidationStreams = std::uint64_t(1) << 48;
+
+// Rows [first, first + n) of the host batch `data` gathered by `index`, each mirrored along its last
+// axis where `flip` says so.
+std::vector<float> gather(const Tensor& data, const std::vector<std::int64_t>& index, const std::vector<bool>& flip) {
+  const std::int64_t per = data.numel() / data.dim(0), width = data.shape()[-1];
+  const float* src = data.data<float>();
+  std::vector<float> out(std::size_t(per) * index.size());
+  for (std::size_t j = 0; j < index.size(); ++j) {
+    const float* from = src + index[j] * per;
+    float* to = out.data() + std::int64_t(j) * per;
+    if (!flip[j]) {
+      std::copy(from, from + per, to);
+      continue;
+    }
+    for (std::int64_t row = 0; row < per; row += width) std::reverse_copy(from + row, from + row + width, to + row);
+  }
+  return out;
+}
+
+Shape batched_shape(const Shape& item, std::int64_t n) {
+  std::vector<std::int64_t> dims{n};
+  dims.insert(dims.end(), item.dims().begin(), item.dims().end());
+  return Shape(std::span<const std::int64_t>(dims));
+}
+
+// Puts the EMA's weights in the network for the lifetime of the guard.
+struct EmaWeights {
+  Trainer& trainer;
+  explicit EmaWeights(Trainer& t) : trainer(t) { trainer.swap_ema(); }
+  ~EmaWeights() { trainer.swap_ema(); }
+};
+
+}  // namespace
+
+std::int64_t class_count(const nn::Network& network) {
+  if (network.architecture() != "adm-unet") return 0;
+  return nn::UNetConfig::from_json(network.config_json(), "class_count").num_classes;
+}
+
+void TrainOptions::validate() const {
+  if (batch < 1) throw ArgumentError(cat("--batch ", batch, ": need at least 1"));
+  time.validate();
+  adam.validate();
+  if (!(ema >= 0 && ema < 1)) throw ArgumentError(cat("--ema ", ema, ": the decay must be in [0, 1)"));
+}
+
+void check_training_data(const TrainingData& data, const Shape& item, std::int64_t classes, const std::string& what) {
+  const Tensor& x = data.x;
+  if (!x.defined() || x.dtype() != DType::f32 || !x.device().is_cpu())
+    throw ArgumentError(cat(what, ": training data must be f32 on the host"));
+  bool ok = x.rank() == item.rank() + 1 && x.dim(0) > 0;
+  for (int i = 0; ok && i < item.rank(); ++i) ok = x.dim(i + 1) == item[i];
+  if (!ok) throw ShapeError(cat(what, " is ", x.shape().str(), "; the model takes items ", item.str(), ", so the data must be (N,",
+                                item.str().substr(1)));
+  expect_finite_items(x, what, "training data must be finite");
+  if (classes == 0 && !data.labels.empty()) throw ArgumentError(cat(what, ": labels given, but the model is not class-conditional"));
+  if (classes > 0 && data.labels.empty()) throw ArgumentError(cat(what, ": the model is class-conditional (", classes, " classes); give labels"));
+  if (!data.labels.empty() && std::int64_t(data.labels.size()) != x.dim(0))
+    throw ShapeError(cat(what, ": ", data.labels.size(), " labels for ", x.dim(0), " items"));
+  for (std::size_t i = 0; i < data.labels.size(); ++i)
+    if (data.labels[i] < 0 || data.labels[i] >= classes)
+      throw ArgumentError(cat(what, ": label ", data.labels[i], " of item ", i, " is outside 0..", classes - 1));
+}
+
+Trainer::Trainer(std::shared_ptr<NetworkDenoiser> model, TrainingData data, TrainOptions options)
+    : model_(std::move(model)),
+      data_(std::move(data)),
+      options_((options.validate(), std::move(options))),
+      adam_(model_->mutable_network().parameters(), options_.adam),
+      ema_(model_->mutable_network().parameters(), options_.ema) {
+  if (options_.flip && model_->item_shape().rank() != 3)
+    throw ArgumentError(cat("--flip mirrors images (C, H, W); the model's items are ", model_->item_shape().str()));
+}
+
+DsmBatch Trainer::batch(Context& ctx, std::int64_t step) const {
+  if (step < 1) throw ArgumentError(cat("training batch of step ", step, "; steps count from 1"));
+  const std::int64_t b = options_.batch, n = data_.x.dim(0);
+  const std::uint64_t seed = options_.seed, first = std::uint64_t(step - 1) * std::uint64_t(b);
+  DsmBatch out;
+  std::vector<std::int64_t> picks(static_cast<std::size_t>(b));
+  std::vector<bool> flip(static_cast<std::size_t>(b), false);
+  for (std::int64_t j = 0; j < b; ++j) {
+    const std::uint64_t c = first + std::uint64_t(j);
+    picks[j] = std::min(n - 1, std::int64_t(double(uniform_at(seed, kIndexStream, c)) * double(n)));
+    if (options_.flip) flip[j] = uniform_at(seed, kFlipStream, c) < 0.5f;
+    out.t.push_back(training_time(model_->process(), options_.time, uniform_at(seed, kTimeStream, c), normal_at(seed, kTimeNormalStream, c)));
+    if (!data_.labels.empty()) out.labels.push_back(data_.labels[std::size_t(picks[j])]);
+  }
+  const Shape shape = batched_shape(model_->item_shape(), b);
+  std::vector<float> x = gather(data_.x, picks, flip);
+  out.x0 = Tensor::from_host(std::span<const float>(x), shape, ctx.device());
+  out.noise = Tensor::empty(shape, ctx.device());
+  fill_normal(ctx, out.noise, RandomStream{seed, kNoiseStreams + first}, 0.0f, 1.0f, b);
+  return out;
+}
+
+TrainStep Trainer::step(Context& ctx) {
+  TrainStep r;
+  r.step = steps_done() + 1;
+  nn::ParameterSet& params = model_->mutable_network().parameters();
+  params.zero_gradients(ctx);
+  DsmResult loss = dsm_loss(ctx, *model_, batch(ctx, r.step), /*gradients=*/true);
+  r.loss = loss.loss;
+  if (!std::isfinite(r.loss)) throw NumericError(cat("training step ", r.step, ": the loss is ", r.loss, "; the weights are left as after step ", r.step - 1));
+  r.optimizer = adam_.step(ctx);
+  ema_.update(ctx, params, r.step);
+  return r;
+}
+
+void Trainer::swap_ema() {
+  const std::vector<nn::Parameter*>& all = model_->mutable_network().parameters().all();
+  for (std::size_t i = 0; i < all.size(); ++i) std::swap(all[i]->value, ema_.values()[i]);
+}
+
+Validation Trainer::validate(Context& ctx, const TrainingData& data, int times) {
+  check_training_data(data, model_->item_shape(), class_count(model_->network()), "validation data");
+  EmaWeights ema(*this);
+  Validation v;
+  v.t = validation_times(model_->process(), options_.time, times);
+  const std::int64_t n = data.x.dim(0), per = data.x.numel() / n;
+  for (std::size_t k = 0; k < v.t.size(); ++k) {
+    double sum = 0;
+    for (std::int64_t first = 0; first < n; first += options_.batch) {
+      const std::int64_t m = std::min(options_.batch, n - first);
+      DsmBatch b;
+      const Shape shape = batched_shape(model_->item_shape(), m);
+      b.x0 = Tensor::from_host(std::span<const float>(data.x.data<float>() + first * per, std::size_t(m * per)), shape, ctx.device());
+      b.noise = Tensor::empty(shape, ctx.device());
+      fill_normal(ctx, b.noise, RandomStream{0, kValidationStreams + std::uint64_t(k) * std::uint64_t(n) + std::uint64_t(first)}, 0.0f, 1.0f, m);
+      b.t.assign(std::size_t(m), v.t[k]);
+      if (!data.labels.empty()) b.labels.assign(data.labels.begin() + first, data.labels.begin() + first + m);
+      for (double l : dsm_loss(ctx, *model_, b, false).item_losses) sum += l;
+    }
+    v.loss.push_back(sum / double(n));
+    v.mean += v.loss.back() / double(v.t.size());
+  }
+  return v;
+}
+
+}  // namespace tweedie::samplers

@@ -1,0 +1,351 @@
+// `tweedie train`: trains a diffusion prior by denoising score matching and writes a model file that
+// `sample`, `solve` and `eval` take as it is. A training-state file is written every K steps (and on
+// Ctrl-C or SIGTERM); `--resume STATE` continues the run exactly where it stopped.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/arguments.h"
+#include "cli/commands.h"
+#include "cli/model_flags.h"
+#include "io/denoiser_file.h"
+#include "io/hdf5_file.h"
+#include "io/model_file.h"
+#include "io/training_state.h"
+#include "nn/init.h"
+#include "nn/registry.h"
+#include "runtime/check.h"
+#include "runtime/error.h"
+#include "runtime/timer.h"
+#include "samplers/training/trainer.h"
+
+namespace tweedie::cli {
+namespace {
+
+using nlohmann::json;
+
+struct TrainFlags {
+  std::string data, labels, val, init, resume, output, state, log, device = "cpu", store = "f32", weights = "ema";
+  std::string betas = "0.9,0.999", data_range = "check";
+  ModelFlags model;
+  samplers::TrainOptions run;
+  std::int64_t steps = 0, checkpoint_every = 0, val_every = 0;
+  int threads = 0;
+  bool quiet = false;
+  std::vector<CLI::Option*> run_options;  // what defines the run: refused with --resume
+};
+
+// Ctrl-C (SIGINT), and SIGTERM as batch schedulers send it before a job's time runs out, ask the loop to
+// stop after the current step and write the state. A second signal at least a second after the first
+// ends the process at once (the state file on disk is then the last one written, whole: files are
+// committed by rename); one closer than that is the same request delivered twice (`timeout` signals
+// both the process and its group) and is ignored.
+volatile std::sig_atomic_t g_stop_signal = 0;
+std::atomic<std::int64_t> g_first_signal_ns{0};
+
+std::int64_t monotonic_ns() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);  // async-signal-safe
+  return std::int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+extern "C" void on_stop_signal(int signal) {
+  const std::int64_t now = monotonic_ns();
+  if (g_stop_signal == 0) {
+    g_first_signal_ns = now;
+    g_stop_signal = signal;
+  } else if (now - g_first_signal_ns > 1000000000) {
+    std::_Exit(128 + signal);
+  }
+}
+
+struct StopSignalGuard {
+  void (*previous_int)(int), (*previous_term)(int);
+  StopSignalGuard() : previous_int(std::signal(SIGINT, on_stop_signal)), previous_term(std::signal(SIGTERM, on_stop_signal)) {
+    g_stop_signal = 0;
+  }
+  ~StopSignalGuard() {
+    std::signal(SIGINT, previous_int);
+    std::signal(SIGTERM, previous_term);
+  }
+};
+
+StoredAs parse_store(const std::string& s) {
+  if (s == "f32") return StoredAs::f32;
+  if (s == "f16") return StoredAs::f16;
+  if (s == "bf16") return StoredAs::bf16;
+  throw ArgumentError(cat("--store '", s, "': f32, f16 or bf16"));
+}
+
+// Class labels: an integer dataset read as f32 holds them exactly up to 2^24.
+std::vector<std::int64_t> read_labels(const std::string& text) {
+  DatasetRef ref = parse_dataset_ref("--labels", text, "y");
+  Tensor t = read_dataset("--labels", ref, Device::cpu());
+  std::vector<std::int64_t> out;
+  for (float v : t.to_vector<float>()) {
+    if (v != std::floor(v) || !(std::abs(v) < 16777216.0f)) throw ArgumentError(cat("--labels ", text, ": ", v, " is not a class label"));
+    out.push_back(std::int64_t(v));
+  }
+  return out;
+}
+
+// The data of a run: every value finite; images (N, C, H, W) within [-1, 1] unless --data-range any.
+samplers::TrainingData read_training_data(const std::string& flag, const std::string& text, const std::string& labels,
+                                          const std::string& range, std::string* file, std::string* dataset) {
+  DatasetRef ref = parse_dataset_ref(flag, text, "x");
+  samplers::TrainingData d;
+  d.x = read_dataset(flag, ref, Device::cpu());
+  if (!labels.empty()) d.labels = read_labels(labels);
+  const std::string what = cat(flag, " ", ref.file, ":", ref.dataset);
+  if (d.x.rank() < 2) throw ShapeError(cat(what, " is ", d.x.shape().str(), "; training data is (N, D) vectors or (N, C, H, W) images"));
+  expect_finite_items(d.x, what, "training data must be finite");  // before the range check, which NaN would slip past
+  if (range != "check" && range != "any") throw ArgumentError(cat("--data-range '", range, "': check or any"));
+  if (range == "check" && d.x.rank() == 4) {
+    std::vector<float> v = d.x.to_vector<float>();
+    auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    if (*lo < -1.0f || *hi > 1.0f)
+      throw ArgumentError(cat(what, ": values from ", *lo, " to ", *hi, "; diffusion priors on images expect [-1, 1] (8-bit pixels: ",
+                              "x / 127.5 - 1). Rescale the data, or pass --data-range any if it is normalised otherwise on purpose"));
+  }
+  *file = ref.file;
+  *dataset = ref.dataset;
+  return d;
+}
+
+struct Model {
+  std::shared_ptr<samplers::NetworkDenoiser> denoiser;
+  std::string diffusion;
+};
+
+// A new network from the model flags (initialised as PyTorch would), or a model file's (--init).
+Model build_model(TrainFlags& f, Context& ctx, Device device) {
+  Model m;
+  std::unique_ptr<nn::Network> net;
+  if (!f.init.empty()) {
+    if (!f.model.config.empty() || !f.model.model.empty())
+      throw ArgumentError("--init: the network comes from the model file; drop the model flags and --config");
+    H5File file = H5File::open(f.init);
+    ModelFileInfo info = read_model_info(file);
+    bool stated = false;
+    for (const CLI::Option* o : f.model.diffusion_options) stated = stated || o->count() > 0;
+    m.diffusion = stated ? f.model.diffusion_json(info.architecture, false) : info.diffusion;
+    if (m.diffusion.empty()) throw ArgumentError(cat("--init ", f.init, " records no diffusion; give --param and --schedule"));
+    net = load_model(f.init, device);
+  } else {
+    std::string architecture;
+    bool learned_variance = false;
+    std::string config = f.model.model_config(&architecture, &learned_variance);
+    m.diffusion = f.model.diffusion_json(architecture, learned_variance);
+    if (m.diffusion.empty()) throw ArgumentError("--param and --schedule: say what the network predicts and for which diffusion (e.g. --param eps --schedule vp)");
+    net = nn::make_network(architecture, config, device, "--arch " + f.model.arch);
+    nn::initialize_parameters(ctx, *net, f.run.seed);
+  }
+  if (json::parse(net->config_json()).value("dropout", 0.0) > 0)
+    std::cerr << "tweedie train: note: the config's dropout is recorded but not applied; training runs without dropout\n";
+  m.denoiser = make_network_denoiser(std::move(net), m.diffusion, f.init.empty() ? "tweedie train" : f.init);
+  return m;
+}
+
+// Time sampling by default: EDM's log-normal levels for EDM models, uniform otherwise.
+void default_time_sampling(TrainFlags& f, const std::string& diffusion, const CLI::Option* time_option) {
+  if (time_option->count() > 0) return;
+  json d = json::parse(diffusion);
+  bool edm = d.value("parameterization", "") == "edm" || (d.contains("schedule") && d["schedule"].value("kind", "") == "edm");
+  f.run.time.kind = edm ? "edm" : "uniform";
+}
+
+void write_model(samplers::Trainer& trainer, const TrainFlags& f, const std::string& diffusion) {
+  const bool ema = f.weights == "ema";
+  if (ema) trainer.swap_ema();
+  try {
+    save_model(trainer.model().mutable_network(), f.output, parse_store(f.store), diffusion);
+  } catch (...) {
+    if (ema) trainer.swap_ema();
+    throw;
+  }
+  if (ema) trainer.swap_ema();
+}
+
+void run_train(TrainFlags& f, CLI::App* cmd) {
+  StopSignalGuard guard;  // from here on, Ctrl-C or SIGTERM stops the run after its current (or first) step
+  Device device = Device::parse(f.device);
+  Context ctx(device, f.threads);
+  if (f.weights != "ema" && f.weights != "raw") throw ArgumentError(cat("--weights '", f.weights, "': ema or raw"));
+  parse_store(f.store);
+  if (f.state.empty()) f.state = f.output + ".state.h5";
+
+  Model model;
+  TrainingStateInfo resumed;
+  std::string data_text = f.data, labels_text = f.labels;
+  if (!f.resume.empty()) {
+    std::vector<std::string> refused;
+    for (const CLI::Option* o : f.run_options)
+      if (o->count() > 0) refused.push_back(o->get_name());
+    if (f.model.any_given() || !f.init.empty()) refused.push_back("model and diffusion flags");
+    if (!refused.empty()) {
+      std::string names;
+      for (const std::string& r : refused) names += (names.empty() ? "" : ", ") + r;
+      throw ArgumentError(cat("--resume ", f.resume, ": the run's settings come from the state file; drop ", names));
+    }
+    resumed = read_training_state_info(f.resume);
+    f.run = resumed.options;
+    if (data_text.empty()) data_text = resumed.data.dataset.empty() ? resumed.data.file : resumed.data.file + ":" + resumed.data.dataset;
+    if (labels_text.empty()) labels_text = resumed.data.labels;
+    if (f.steps == 0) f.steps = resumed.total_steps;
+    model.diffusion = resumed.diffusion;
+    model.denoiser = make_network_denoiser(nn::make_network(resumed.architecture, resumed.config, device, f.resume), resumed.diffusion, f.resume);
+  } else {
+    if (data_text.empty()) throw ArgumentError("--data: give the training data, FILE or FILE:DATASET");
+    model = build_model(f, ctx, device);
+    default_time_sampling(f, model.diffusion, cmd->get_option("--time"));
+  }
+  if (f.steps < 1) throw ArgumentError(cat("--steps ", f.steps, ": give the number of optimizer steps (at least 1)"));
+  if (f.checkpoint_every < 0 || f.val_every < 0) throw ArgumentError("--checkpoint-every and --val-every must be >= 0");
+  f.run.adam.total_steps = f.steps;
+  if (!f.resume.empty() && f.run.adam.decay == "cosine" && f.steps != resumed.total_steps)
+    throw ArgumentError(cat("--steps ", f.steps, ": a cosine learning-rate decay is tied to the run's length (", resumed.total_steps, " steps)"));
+  if (f.resume.empty()) {
+    std::vector<float> b = parse_floats("--betas", f.betas);
+    if (b.size() != 2) throw ArgumentError(cat("--betas '", f.betas, "': two numbers, beta1,beta2"));
+    f.run.adam.beta1 = b[0], f.run.adam.beta2 = b[1];
+  }
+  f.run.validate();
+
+  std::string data_file, data_dataset;
+  samplers::TrainingData data = read_training_data("--data", data_text, labels_text, f.data_range, &data_file, &data_dataset);
+  const std::int64_t classes = samplers::class_count(model.denoiser->network());
+  samplers::check_training_data(data, model.denoiser->item_shape(), classes, "--data " + data_text);
+  TrainingDataRecord record = describe_training_data(data, data_file, data_dataset, labels_text);
+  if (!f.resume.empty() && (record.sha256 != resumed.data.sha256 || record.items != resumed.data.items))
+    throw ArgumentError(cat("--data ", data_text, ": not the data the run in ", f.resume, " was trained on (", resumed.data.items,
+                            " items, SHA-256 ", resumed.data.sha256.substr(0, 16), "...); resuming on other data would not continue it"));
+  samplers::TrainingData val;
+  if (!f.val.empty()) {
+    std::string vf, vd;
+    if (classes > 0) throw ArgumentError("--val: validation of class-conditional models is not supported yet");
+    val = read_training_data("--val", f.val, "", f.data_range, &vf, &vd);
+    samplers::check_training_data(val, model.denoiser->item_shape(), classes, "--val " + f.val);
+  }
+
+  samplers::Trainer trainer(model.denoiser, std::move(data), f.run);
+  if (!f.resume.empty()) {
+    load_training_state(f.resume, trainer);
+    if (trainer.steps_done() > f.steps)
+      throw ArgumentError(cat("--steps ", f.steps, ": the state in ", f.resume, " is already at step ", trainer.steps_done()));
+  }
+  // Outputs are checked for writability before any training: a bad path fails now, not in an hour.
+  for (const std::string& path : {f.output, f.state}) H5File::create(path);  // discarded without commit
+  std::ofstream log;
+  if (!f.log.empty()) {
+    log.open(f.log, trainer.steps_done() > 0 ? std::ios::app : std::ios::trunc);
+    if (!log) throw IoError(cat("--log ", f.log, ": cannot open for writing"));
+  }
+
+  const std::int64_t val_every = f.val_every > 0 ? f.val_every : std::max<std::int64_t>(1, f.steps / 10);
+  const bool progress = !f.quiet && ::isatty(STDERR_FILENO);
+  auto validate = [&](std::int64_t step) {
+    samplers::Validation v = trainer.validate(ctx, val);
+    json line{{"step", step}, {"val_loss", v.mean}, {"val_t", v.t}, {"val_losses", v.loss}};
+    if (log) log << line.dump() << "\n" << std::flush;
+    if (!f.quiet) std::fprintf(stderr, "%sstep %lld  validation loss %.5f\n", progress ? "\n" : "", (long long)step, v.mean);
+    return v.mean;
+  };
+
+  Timer timer;
+  const std::int64_t first = trainer.steps_done();
+  double smoothed = NAN, last_val = NAN;
+  bool interrupted = false;
+  while (trainer.steps_done() < f.steps) {
+    samplers::TrainStep s = trainer.step(ctx);
+    smoothed = std::isnan(smoothed) ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
+    const double seconds = timer.seconds(), rate = double(s.step - first) / std::max(seconds, 1e-9);
+    if (log)
+      log << json{{"step", s.step}, {"loss", s.loss}, {"lr", s.optimizer.lr}, {"grad_norm", s.optimizer.grad_norm}, {"seconds", seconds}}.dump()
+          << std::endl;  // flushed: the log is for watching a run
+    if (progress)
+      std::fprintf(stderr, "\rstep %lld/%lld  loss %.5f  %.2f steps/s  ETA %.0f s   ", (long long)s.step, (long long)f.steps, smoothed, rate,
+                   double(f.steps - s.step) / rate);
+    if (!f.val.empty() && s.step % val_every == 0 && s.step < f.steps) last_val = validate(s.step);
+    if (f.checkpoint_every > 0 && s.step % f.checkpoint_every == 0 && s.step < f.steps)
+      save_training_state(f.state, trainer, model.diffusion, record, f.steps);
+    if (g_stop_signal) {
+      interrupted = true;
+      break;
+    }
+  }
+  if (progress) std::fprintf(stderr, "\n");
+  save_training_state(f.state, trainer, model.diffusion, record, f.steps);
+  if (interrupted) {
+    std::fprintf(stderr, "tweedie train: %s after step %lld of %lld; the state is in %s (continue with --resume %s)\n",
+                 g_stop_signal == SIGTERM ? "terminated" : "interrupted", (long long)trainer.steps_done(), (long long)f.steps,
+                 f.state.c_str(), f.state.c_str());
+    throw ExitStatus{128 + g_stop_signal};
+  }
+  if (!f.val.empty()) last_val = validate(trainer.steps_done());
+  write_model(trainer, f, model.diffusion);
+  json summary{{"steps", trainer.steps_done()},
+               {"seconds", timer.seconds()},
+               {"loss_smoothed", smoothed},
+               {"parameters", trainer.model().mutable_network().parameters().count_values()},
+               {"weights", f.weights},
+               {"output", f.output},
+               {"state", f.state}};
+  if (!std::isnan(last_val)) summary["val_loss"] = last_val;
+  std::cout << summary.dump() << "\n";
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto f = std::make_shared<TrainFlags>();
+  auto* cmd = app.add_subcommand("train", "Train a diffusion prior by denoising score matching (AdamW, EMA, resumable)");
+  cmd->add_option("--data", f->data, "Training data FILE[:DATASET] (default dataset x): (N, C, H, W) images in [-1, 1] or (N, D) vectors");
+  cmd->add_option("--labels", f->labels, "Class labels FILE[:DATASET] (default dataset y), one per item, for class-conditional models");
+  cmd->add_option("--val", f->val, "Held-out data FILE[:DATASET]: the DSM loss of the EMA weights on a fixed time grid");
+  cmd->add_option("--init", f->init, "Start from this model file (fine-tuning) instead of fresh weights");
+  cmd->add_option("--resume", f->resume, "Continue the run saved in this training-state file");
+  cmd->add_option("-o,--output", f->output, "Model file to write (EMA weights unless --weights raw)")->required();
+  cmd->add_option("--state", f->state, "Training-state file (default: OUTPUT.state.h5)");
+  cmd->add_option("--steps", f->steps, "Optimizer steps in all (with --resume: the new total; default the run's)");
+  cmd->add_option("--checkpoint-every", f->checkpoint_every, "Write the state file every K steps (0: only at the end)")->capture_default_str();
+  cmd->add_option("--val-every", f->val_every, "Validation loss every K steps (default: steps / 10)");
+  cmd->add_option("--log", f->log, "Append JSON lines (step, loss, lr, grad_norm, seconds; validation) to this file");
+  cmd->add_option("--store", f->store, "Precision of the written weights: f32, f16, bf16")->capture_default_str();
+  cmd->add_option("--weights", f->weights, "Which weights the model file gets: ema or raw")->capture_default_str();
+  cmd->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
+  cmd->add_option("--threads", f->threads, "Host threads (0: all)")->capture_default_str();
+  cmd->add_flag("--quiet", f->quiet, "No progress on stderr");
+  f->model.add_to(cmd);
+
+  samplers::TrainOptions& r = f->run;
+  auto* g = cmd->add_option_group("run", "The run (fixed once started: --resume takes them from the state)");
+  f->run_options = {
+      g->add_option("--batch", r.batch, "Items per optimizer step")->capture_default_str(),
+      g->add_option("--seed", r.seed, "Seed of the initial weights, the batches, times and noise")->capture_default_str(),
+      g->add_option("--time", r.time.kind, "Time sampling: uniform, or edm (log-normal sigma; the default for edm models)"),
+      g->add_option("--p-mean", r.time.p_mean, "edm time sampling: mean of ln(sigma)")->capture_default_str(),
+      g->add_option("--p-std", r.time.p_std, "edm time sampling: standard deviation of ln(sigma)")->capture_default_str(),
+      g->add_flag("--flip", r.flip, "Mirror images left-right with probability 1/2"),
+      g->add_option("--lr", r.adam.lr, "AdamW learning rate")->capture_default_str(),
+      g->add_option("--betas", f->betas, "AdamW beta1,beta2")->capture_default_str(),
+      g->add_option("--adam-eps", r.adam.eps, "AdamW epsilon")->capture_default_str(),
+      g->add_option("--weight-decay", r.adam.weight_decay, "AdamW decoupled weight decay")->capture_default_str(),
+      g->add_option("--clip", r.adam.clip_norm, "Clip the gradient's global norm to this (0: no clipping)")->capture_default_str(),
+      g->add_option("--warmup", r.adam.warmup, "Steps of linear learning-rate warm-up")->capture_default_str(),
+      g->add_option("--lr-decay", r.adam.decay, "After warm-up: constant, or cosine to 0 at the last step")->capture_default_str(),
+      g->add_option("--ema", r.ema, "EMA decay of the weights (0: none)")->capture_default_str()};
+  cmd->add_option("--data-range", f->data_range, "check: refuse images outside [-1, 1]; any: data normalised otherwise")->capture_default_str();
+  cmd->callback([f, cmd] {
+    f->model.keep_given(cmd);
+    run_train(*f, cmd);
+  });
+}
+
+}  // namespace tweedie::cli
