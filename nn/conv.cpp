@@ -1,6 +1,8 @@
 #include "nn/conv.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 
 #include "kernels/axpby.h"
 #include "kernels/channel_ops.h"
@@ -115,6 +117,14 @@ void input_cotangent_host(Context& ctx, const Geometry& g, const float* pw, cons
     }
 }
 
+struct HostConvChoice {
+  explicit HostConvChoice(Context&) {}
+  HostConv route = default_host_conv();
+};
+
+// 1x1 convolutions are a plain GEMM already; oneDNN only pays for itself when it saves the im2col.
+bool via_onednn(Context& ctx, const ConvSpec& s) { return s.kernel > 1 && host_conv(ctx) == HostConv::onednn; }
+
 Geometry geometry(const ConvSpec& s, const Shape& x) {
   bool two = s.dims == 2;
   std::int64_t h = two ? x[2] : 1, w = two ? x[3] : x[2];
@@ -123,6 +133,30 @@ Geometry geometry(const ConvSpec& s, const Shape& x) {
 }
 
 }  // namespace
+
+bool onednn_available() { return TWEEDIE_HAS_ONEDNN; }
+
+HostConv default_host_conv() {
+  const char* env = std::getenv("TWEEDIE_HOST_CONV");
+  if (!env || !*env) return onednn_available() ? HostConv::onednn : HostConv::gemm;
+  std::string_view v(env);
+  if (v == "gemm") return HostConv::gemm;
+  if (v != "onednn") throw ArgumentError(cat("TWEEDIE_HOST_CONV=", v, ": expected gemm or onednn"));
+  if (!onednn_available())
+    throw ArgumentError("TWEEDIE_HOST_CONV=onednn: this build has no oneDNN (configure with -DTWEEDIE_ONEDNN=ON)");
+  return HostConv::onednn;
+}
+
+#if !TWEEDIE_HAS_ONEDNN
+std::string onednn_info() { return "not built (configure with -DTWEEDIE_ONEDNN=ON and libdnnl-dev)"; }
+#endif
+HostConv host_conv(Context& ctx) { return ctx.state<HostConvChoice>().route; }
+const char* host_conv_name(HostConv route) { return route == HostConv::onednn ? "onednn" : "gemm"; }
+void set_host_conv(Context& ctx, HostConv route) {
+  if (route == HostConv::onednn && !onednn_available())
+    throw ArgumentError("host convolutions through oneDNN: this build has no oneDNN (configure with -DTWEEDIE_ONEDNN=ON)");
+  ctx.state<HostConvChoice>().route = route;
+}
 
 Conv::Conv(ParameterSet& params, const std::string& prefix, const ConvSpec& spec) : name_(prefix), spec_(spec) {
   if (spec.dims != 1 && spec.dims != 2) throw ArgumentError(cat(prefix, ": convolutions are 1-D or 2-D, got dims ", spec.dims));
@@ -152,6 +186,10 @@ void Conv::apply(Context& ctx, const Tensor& x, Tensor& y, bool with_bias) const
 #if TWEEDIE_HAS_CUDA
     detail::conv_forward_cudnn(ctx, spec_, x, weight_->value, y);
 #endif
+  } else if (via_onednn(ctx, spec_)) {
+#if TWEEDIE_HAS_ONEDNN
+    detail::conv_forward_onednn(ctx, spec_, x, weight_->value, y);
+#endif
   } else {
     convolve_host(ctx, geometry(spec_, x.shape()), x.data<float>(), weight_->value.data<float>(), y.data<float>(), 0.0f);
   }
@@ -177,6 +215,11 @@ void Conv::vjp(Context& ctx, const State& state, const Tensor& gy, Tensor& gx, b
 #if TWEEDIE_HAS_CUDA
     detail::conv_backward_data_cudnn(ctx, spec_, gy, weight_->value, gx, accumulate);
     if (param_grads) detail::conv_backward_filter_cudnn(ctx, spec_, x, gy, weight_->gradient());
+#endif
+  } else if (via_onednn(ctx, spec_)) {
+#if TWEEDIE_HAS_ONEDNN
+    if (param_grads) detail::conv_backward_weights_onednn(ctx, spec_, x, gy, weight_->gradient());
+    detail::conv_backward_data_onednn(ctx, spec_, gy, weight_->value, gx, accumulate);
 #endif
   } else {
     Geometry g = geometry(spec_, x.shape());

@@ -3,8 +3,9 @@
 // weight (Cout, Cin, k, k) or (Cout, Cin, k), bias (Cout). Square kernels, equal stride and padding
 // in every spatial dimension, as ADM uses them.
 //
-// Host: im2col over bands of output rows, then GEMM (1x1 convolutions skip im2col). GPU: cuDNN with
-// f32 FMA math (no TF32). The layer is linear in x: its tangent needs nothing saved, and its state is
+// Host: oneDNN's direct kernels for spatial kernels (k > 1) when the build has oneDNN, else im2col over
+// bands of output rows then GEMM; 1x1 convolutions are one GEMM either way. GPU: cuDNN with f32 FMA
+// math (no TF32). The layer is linear in x: its tangent needs nothing saved, and its state is
 // just the input, which parameter gradients need.
 #include <cstdint>
 #include <string>
@@ -54,7 +55,23 @@ class Conv {
   Parameter* bias_ = nullptr;
 };
 
+// The route host convolutions with k > 1 take. `gemm` (im2col + OpenBLAS) is in every build; `onednn`
+// is the default where the build has oneDNN (TWEEDIE_ONEDNN). The environment variable
+// TWEEDIE_HOST_CONV=gemm|onednn sets a new context's route, for comparing the two.
+enum class HostConv { gemm, onednn };
+bool onednn_available();
+HostConv default_host_conv();  // what a new context takes: TWEEDIE_HOST_CONV, else onednn where available
+HostConv host_conv(Context& ctx);
+void set_host_conv(Context& ctx, HostConv route);  // ArgumentError when asking for onednn without it
+const char* host_conv_name(HostConv route);
+// "oneDNN 2.6.3 (avx512_core)" when built with it, else why not; for `tweedie info`.
+std::string onednn_info();
+
 namespace detail {
+// oneDNN implementations (nn/conv_onednn.cpp, builds with TWEEDIE_ONEDNN only). NCHW f32 tensors.
+void conv_forward_onednn(Context& ctx, const ConvSpec& s, const Tensor& x, const Tensor& w, Tensor& y);
+void conv_backward_data_onednn(Context& ctx, const ConvSpec& s, const Tensor& gy, const Tensor& w, Tensor& gx, bool accumulate);
+void conv_backward_weights_onednn(Context& ctx, const ConvSpec& s, const Tensor& x, const Tensor& gy, Tensor& gw);
 // cuDNN implementations (nn/conv_cudnn.cpp, CUDA builds only). x, y, w as NCHW f32 views.
 void conv_forward_cudnn(Context& ctx, const ConvSpec& s, const Tensor& x, const Tensor& w, Tensor& y);
 void conv_backward_data_cudnn(Context& ctx, const ConvSpec& s, const Tensor& gy, const Tensor& w, Tensor& gx, bool accumulate);

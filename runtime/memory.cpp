@@ -4,6 +4,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "runtime/error.h"
 #if TWEEDIE_HAS_CUDA
@@ -52,6 +55,13 @@ MemoryStats memory_stats(Device device) {
 void reset_peak_memory(Device device) {
   Counter& c = counter(device);
   c.peak.store(c.current.load());
+}
+
+void retain_freed_host_memory() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
 }
 
 void* allocate(Device device, std::size_t bytes) {

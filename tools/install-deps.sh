@@ -9,6 +9,7 @@ packages=(
   libhdf5-dev hdf5-tools          # HDF5 C library; h5dump/h5ls for looking at files
   libopenblas-openmp-dev          # OpenBLAS threaded with OpenMP, like our own loops
   libfftw3-dev                    # FFTW3 single precision with its OpenMP threads library
+  libdnnl-dev                     # oneDNN: the host convolution kernels
   libpng-dev nlohmann-json3-dev libcli11-dev doctest-dev
   zlib1g-dev                      # inflate for deflated .npz entries
 )

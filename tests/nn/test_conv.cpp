@@ -45,10 +45,28 @@ std::vector<double> conv_reference(const ConvSpec& s, const Shape& xs, const std
   return y;
 }
 
+// Every host route this build has (oneDNN's kernels and im2col + GEMM), or the device's one.
+std::vector<HostConv> routes() {
+  if (test::device().is_cuda() || !onednn_available()) return {host_conv(test::context())};
+  return {HostConv::onednn, HostConv::gemm};
+}
+
+// Runs the body with the test context on `route`, then puts the default back.
+struct OnRoute {
+  explicit OnRoute(HostConv route) : saved(host_conv(test::context())) {
+    if (!test::device().is_cuda()) set_host_conv(test::context(), route);
+  }
+  ~OnRoute() { set_host_conv(test::context(), saved); }
+  HostConv saved;
+};
+
 }  // namespace
 
 TEST_CASE("conv forward matches a direct double-precision convolution") {
+  for (HostConv route : routes())
   for (const Case& k : kCases) {
+    CAPTURE(host_conv_name(route));
+    OnRoute on(route);
     ParameterSet params(test::device());
     Conv conv(params, "conv", k.spec);
     test::randomize(params, 10, 0.5);
@@ -63,7 +81,10 @@ TEST_CASE("conv forward matches a direct double-precision convolution") {
 }
 
 TEST_CASE("conv: JVP is the forward map of the tangent, and the VJP is its transpose") {
+  for (HostConv route : routes())
   for (const Case& k : kCases) {
+    CAPTURE(host_conv_name(route));
+    OnRoute on(route);
     ParameterSet params(test::device());
     Conv conv(params, "conv", k.spec);
     test::randomize(params, 20, 0.5);
@@ -100,11 +121,20 @@ TEST_CASE("conv: JVP is the forward map of the tangent, and the VJP is its trans
       // conv.vjp above ran with param_grads once: the gradient holds exactly one contribution.
       CHECK(test::dot(test::download(p->grad), delta) == doctest::Approx(fd).epsilon(1e-3));
     }
+    // parameter gradients add onto what is there
+    std::vector<std::vector<double>> once;
+    for (Parameter* p : params.all()) once.push_back(test::download(p->grad));
+    conv.vjp(test::context(), state, U, JU, false, true);
+    for (std::size_t i = 0; i < once.size(); ++i) {
+      for (double& e : once[i]) e *= 2;
+      CHECK(test::relative_distance(test::download(params.all()[i]->grad), once[i]) < 1e-6);
+    }
   }
 }
 
 TEST_CASE("conv works through bands of output rows when the columns exceed the buffer") {
-  // K = 64*9 = 576 and 96x96 outputs: 5.3M column floats, more than one band's 4M.
+  // K = 64*9 = 576 and 96x96 outputs: 5.3M column floats, more than one band's 4M (the gemm route).
+  OnRoute on(HostConv::gemm);
   ConvSpec spec{2, 64, 4, 3, 1, 1, true};
   ParameterSet params(test::device());
   Conv conv(params, "big", spec);

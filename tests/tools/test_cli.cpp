@@ -11,6 +11,7 @@
 using tweedie::test::contains;
 using tweedie::test::data;
 using tweedie::test::run;
+using tweedie::test::run_shell;
 using tweedie::test::Run;
 using tweedie::test::temp;
 
@@ -27,6 +28,12 @@ TEST_CASE("tweedie info describes the build and says where it will run") {
   CHECK(info["version"] == TWEEDIE_VERSION);
   CHECK(info["cuda"]["compiled"] == bool(TWEEDIE_HAS_CUDA));
   CHECK((info["default_device"] == "cpu") == info["cuda"]["devices"].empty());
+  // The host convolution route: oneDNN where the build has it, im2col + GEMM on request.
+  CHECK(info["libraries"]["conv"]["host_route"] == (TWEEDIE_HAS_ONEDNN ? "onednn" : "gemm"));
+  CHECK(contains(run_shell("TWEEDIE_HOST_CONV=gemm " TWEEDIE_CLI " info").out, "conv      host route gemm"));
+  Run bad = run_shell("TWEEDIE_HOST_CONV=fast " TWEEDIE_CLI " info");
+  CHECK(bad.status != 0);
+  CHECK(contains(bad.out, "TWEEDIE_HOST_CONV=fast: expected gemm or onednn"));
 }
 
 TEST_CASE("tweedie check passes on this machine") {

@@ -12,6 +12,7 @@
 #include "io/observation_file.h"
 #include "io/training_state.h"
 #include "kernels/library_info.h"
+#include "nn/conv.h"
 #include "runtime/error.h"
 #include "runtime/system_info.h"
 
@@ -32,7 +33,8 @@ nlohmann::json as_json(const HostInfo& host, const CudaInfo& gpu) {
   j["cpu"] = {{"model", host.cpu_model},      {"hardware_threads", host.hardware_threads},
               {"openmp_threads", host.openmp_threads}, {"features", host.cpu_features},
               {"compiled_for", host.compiled_for}};
-  j["libraries"] = {{"blas", blas_info()}, {"fftw", fftw_info()}, {"hdf5", hdf5_version()}};
+  j["libraries"] = {{"blas", blas_info()}, {"fftw", fftw_info()}, {"hdf5", hdf5_version()},
+                     {"conv", {{"onednn", nn::onednn_info()}, {"host_route", nn::host_conv_name(nn::default_host_conv())}}}};
   nlohmann::json devices = nlohmann::json::array();
   for (const auto& d : gpu.devices)
     devices.push_back({{"index", d.index}, {"name", d.name}, {"compute_capability", cat(d.compute_major, ".", d.compute_minor)},
@@ -59,6 +61,7 @@ void print_text(const HostInfo& host, const CudaInfo& gpu) {
   std::cout << "blas      " << blas_info() << "\n";
   std::cout << "fft       " << fftw_info() << "\n";
   std::cout << "hdf5      " << hdf5_version() << "\n";
+  std::cout << "conv      host route " << nn::host_conv_name(nn::default_host_conv()) << "; " << nn::onednn_info() << "\n";
   if (gpu.compiled) {
     std::cout << "cuda      toolkit " << cuda_version_string(gpu.toolkit_version) << ", runtime "
               << cuda_version_string(gpu.runtime_version) << ", driver " << cuda_version_string(gpu.driver_version)

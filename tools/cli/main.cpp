@@ -3,8 +3,10 @@
 
 #include "cli/commands.h"
 #include "runtime/error.h"
+#include "runtime/memory.h"
 
 int main(int argc, char** argv) {
+  tweedie::retain_freed_host_memory();  // the loops reallocate the same activations every step
   CLI::App app{"tweedie: Bayesian inverse problems with diffusion priors", "tweedie"};
   app.set_version_flag("--version", TWEEDIE_VERSION);
   app.require_subcommand(1);
