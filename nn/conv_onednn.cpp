@@ -16,6 +16,7 @@
 
 #include <map>
 #include <tuple>
+#include <unordered_map>
 
 #include "nn/conv.h"
 #include "runtime/error.h"
@@ -107,86 +108,94 @@ Plan& plan_for(Context& ctx, const ConvSpec& s, const Shape& x_shape) {
   });
 }
 
-// The argument `user` in the layout `want`: itself when the layouts agree, else a reordered copy in
-// scratch memory.
-memory as_layout(OnednnState& st, Workspace::Scope& scratch, memory user, const memory::desc& want) {
-  if (user.get_desc() == want) return user;
-  memory copy(want, st.engine, scratch.take_bytes(want.get_size()));
-  dnnl::reorder(user, copy).execute(st.stream, user, copy);
-  return copy;
-}
+// One call of a primitive: the context's thread count for oneDNN (set before the plan is made, since
+// oneDNN sizes its kernels by it), the plan, and scratch memory from the context's workspace.
+class Call {
+ public:
+  Call(Context& ctx, const ConvSpec& s, const Shape& x_shape)
+      : threads_(ctx.threads()), plan_(plan_for(ctx, s, x_shape)), st_(ctx.state<OnednnState>()), scratch_(ctx.workspace()) {}
 
-// dst (+= when accumulate, else =) src, changing layout on the way.
-void write_back(OnednnState& st, memory src, memory dst, bool accumulate) {
-  dnnl::primitive_attr attr;
-  if (accumulate) {
-    dnnl::post_ops sum;
-    sum.append_sum(1.0f);
-    attr.set_post_ops(sum);
+  // A tensor's data seen in its NCHW / OIHW layout `d`.
+  memory user(const memory::desc& d, const float* data) { return memory(d, st_.engine, const_cast<float*>(data)); }
+  // Fresh scratch memory in layout `d`.
+  memory scratch(const memory::desc& d) { return memory(d, st_.engine, d.get_size() ? scratch_.take_bytes(d.get_size()) : nullptr); }
+  // `m` in the layout `want`: itself when the layouts agree, else a reordered copy in scratch memory.
+  memory in_layout(memory m, const memory::desc& want) {
+    if (m.get_desc() == want) return m;
+    memory copy = scratch(want);
+    dnnl::reorder(m, copy).execute(st_.stream, m, copy);
+    return copy;
   }
-  dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, attr)).execute(st.stream, src, dst);
-}
+  // Runs `primitive` on `args` with its scratchpad (of layout `pad`) from the workspace.
+  void run(const dnnl::primitive& primitive, const memory::desc& pad, std::unordered_map<int, memory> args) {
+    args.emplace(DNNL_ARG_SCRATCHPAD, scratch(pad));
+    primitive.execute(st_.stream, args);
+  }
+  // dst (+= when accumulate, else =) src, changing layout on the way.
+  void write_back(memory src, memory dst, bool accumulate) {
+    dnnl::primitive_attr attr;
+    if (accumulate) {
+      dnnl::post_ops sum;
+      sum.append_sum(1.0f);
+      attr.set_post_ops(sum);
+    }
+    dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, attr)).execute(st_.stream, src, dst);
+  }
+  void wait() { st_.stream.wait(); }  // for all the call queued
 
-memory scratchpad(OnednnState& st, Workspace::Scope& scratch, const memory::desc& d) {
-  return memory(d, st.engine, d.get_size() ? scratch.take_bytes(d.get_size()) : nullptr);
-}
+  const Plan& plan() const { return plan_; }
+
+ private:
+  ThreadCount threads_;  // first: the plan is made under it
+  const Plan& plan_;
+  OnednnState& st_;
+  Workspace::Scope scratch_;
+};
 
 }  // namespace
 
 void conv_forward_onednn(Context& ctx, const ConvSpec& s, const Tensor& x, const Tensor& w, Tensor& y) {
-  ThreadCount threads(ctx.threads());
-  Plan& p = plan_for(ctx, s, x.shape());
-  OnednnState& st = ctx.state<OnednnState>();
   guarded(s, "forward", [&] {
-    Workspace::Scope scratch(ctx.workspace());
-    memory xu(p.x_user, st.engine, const_cast<float*>(x.data<float>()));
-    memory wu(p.w_user, st.engine, const_cast<float*>(w.data<float>()));
-    memory yu(p.y_user, st.engine, y.data<float>());
-    memory xs = as_layout(st, scratch, xu, p.fwd_pd.src_desc()), ws = as_layout(st, scratch, wu, p.fwd_pd.weights_desc());
-    bool direct = p.fwd_pd.dst_desc() == p.y_user;
-    memory ys = direct ? yu : memory(p.fwd_pd.dst_desc(), st.engine, scratch.take_bytes(p.fwd_pd.dst_desc().get_size()));
-    p.fwd.execute(st.stream, {{DNNL_ARG_SRC, xs}, {DNNL_ARG_WEIGHTS, ws}, {DNNL_ARG_DST, ys},
-                              {DNNL_ARG_SCRATCHPAD, scratchpad(st, scratch, p.fwd_pd.scratchpad_desc())}});
-    if (!direct) write_back(st, ys, yu, false);
-    st.stream.wait();
+    Call c(ctx, s, x.shape());
+    const auto& pd = c.plan().fwd_pd;
+    memory yu = c.user(c.plan().y_user, y.data<float>());
+    memory ys = pd.dst_desc() == c.plan().y_user ? yu : c.scratch(pd.dst_desc());
+    c.run(c.plan().fwd, pd.scratchpad_desc(),
+          {{DNNL_ARG_SRC, c.in_layout(c.user(c.plan().x_user, x.data<float>()), pd.src_desc())},
+           {DNNL_ARG_WEIGHTS, c.in_layout(c.user(c.plan().w_user, w.data<float>()), pd.weights_desc())},
+           {DNNL_ARG_DST, ys}});
+    if (ys != yu) c.write_back(ys, yu, false);
+    c.wait();
   });
 }
 
 void conv_backward_data_onednn(Context& ctx, const ConvSpec& s, const Tensor& gy, const Tensor& w, Tensor& gx,
                                bool accumulate) {
-  ThreadCount threads(ctx.threads());
-  Plan& p = plan_for(ctx, s, gx.shape());
-  OnednnState& st = ctx.state<OnednnState>();
   guarded(s, "backward-data", [&] {
-    Workspace::Scope scratch(ctx.workspace());
-    memory gyu(p.y_user, st.engine, const_cast<float*>(gy.data<float>()));
-    memory wu(p.w_user, st.engine, const_cast<float*>(w.data<float>()));
-    memory gxu(p.x_user, st.engine, gx.data<float>());
-    memory gys = as_layout(st, scratch, gyu, p.data_pd.diff_dst_desc()), ws = as_layout(st, scratch, wu, p.data_pd.weights_desc());
-    bool direct = !accumulate && p.data_pd.diff_src_desc() == p.x_user;
-    memory gxs = direct ? gxu : memory(p.data_pd.diff_src_desc(), st.engine, scratch.take_bytes(p.data_pd.diff_src_desc().get_size()));
-    p.data.execute(st.stream, {{DNNL_ARG_DIFF_DST, gys}, {DNNL_ARG_WEIGHTS, ws}, {DNNL_ARG_DIFF_SRC, gxs},
-                               {DNNL_ARG_SCRATCHPAD, scratchpad(st, scratch, p.data_pd.scratchpad_desc())}});
-    if (!direct) write_back(st, gxs, gxu, accumulate);
-    st.stream.wait();
+    Call c(ctx, s, gx.shape());
+    const auto& pd = c.plan().data_pd;
+    memory gxu = c.user(c.plan().x_user, gx.data<float>());
+    memory gxs = !accumulate && pd.diff_src_desc() == c.plan().x_user ? gxu : c.scratch(pd.diff_src_desc());
+    c.run(c.plan().data, pd.scratchpad_desc(),
+          {{DNNL_ARG_DIFF_DST, c.in_layout(c.user(c.plan().y_user, gy.data<float>()), pd.diff_dst_desc())},
+           {DNNL_ARG_WEIGHTS, c.in_layout(c.user(c.plan().w_user, w.data<float>()), pd.weights_desc())},
+           {DNNL_ARG_DIFF_SRC, gxs}});
+    if (gxs != gxu) c.write_back(gxs, gxu, accumulate);
+    c.wait();
   });
 }
 
 void conv_backward_weights_onednn(Context& ctx, const ConvSpec& s, const Tensor& x, const Tensor& gy, Tensor& gw) {
-  ThreadCount threads(ctx.threads());
-  Plan& p = plan_for(ctx, s, x.shape());
-  OnednnState& st = ctx.state<OnednnState>();
   guarded(s, "backward-weights", [&] {
-    Workspace::Scope scratch(ctx.workspace());
-    memory xu(p.x_user, st.engine, const_cast<float*>(x.data<float>()));
-    memory gyu(p.y_user, st.engine, const_cast<float*>(gy.data<float>()));
-    memory gwu(p.w_user, st.engine, gw.data<float>());
-    memory xs = as_layout(st, scratch, xu, p.weights_pd.src_desc()), gys = as_layout(st, scratch, gyu, p.weights_pd.diff_dst_desc());
-    memory gws(p.weights_pd.diff_weights_desc(), st.engine, scratch.take_bytes(p.weights_pd.diff_weights_desc().get_size()));
-    p.weights.execute(st.stream, {{DNNL_ARG_SRC, xs}, {DNNL_ARG_DIFF_DST, gys}, {DNNL_ARG_DIFF_WEIGHTS, gws},
-                                  {DNNL_ARG_SCRATCHPAD, scratchpad(st, scratch, p.weights_pd.scratchpad_desc())}});
-    write_back(st, gws, gwu, true);  // the gradient accumulates
-    st.stream.wait();
+    Call c(ctx, s, x.shape());
+    const auto& pd = c.plan().weights_pd;
+    memory gws = c.scratch(pd.diff_weights_desc());
+    c.run(c.plan().weights, pd.scratchpad_desc(),
+          {{DNNL_ARG_SRC, c.in_layout(c.user(c.plan().x_user, x.data<float>()), pd.src_desc())},
+           {DNNL_ARG_DIFF_DST, c.in_layout(c.user(c.plan().y_user, gy.data<float>()), pd.diff_dst_desc())},
+           {DNNL_ARG_DIFF_WEIGHTS, gws}});
+    c.write_back(gws, c.user(c.plan().w_user, gw.data<float>()), true);  // the gradient accumulates
+    c.wait();
   });
 }
 
