@@ -43,6 +43,33 @@ json parse(const std::string& text, const std::string& where) {
   }
 }
 
+TrainingStateInfo read_info(const H5File& f) {
+  const std::string& path = f.path();
+  auto attribute = [&](const char* name) {
+    if (!f.has_attribute("", name)) throw IoError(cat(path, ": missing root attribute '", name, "'; is this a training state (tweedie train writes them)?"));
+    return f.string_attribute("", name);
+  };
+  if (attribute("format") != kTrainingStateFormat)
+    throw IoError(cat(path, ": attribute format is '", attribute("format"), "', not '", kTrainingStateFormat, "'"));
+  std::int64_t version = std::int64_t(f.number_attribute("", "format_version"));
+  if (version < 1 || version > kTrainingStateVersion)
+    throw IoError(cat(path, ": training state version ", version, "; this tweedie reads up to version ", kTrainingStateVersion));
+  TrainingStateInfo info;
+  info.architecture = attribute("architecture");
+  info.config = attribute("config");
+  info.diffusion = attribute("diffusion");
+  info.options = train_options_from_json(attribute("run"), cat(path, ": attribute run"));
+  json d = parse(attribute("data"), cat(path, ": attribute data"));
+  const std::string dw = cat(path, ": attribute data");
+  info.data = {field<std::string>(d, "file", dw), field<std::string>(d, "dataset", dw), field<std::string>(d, "labels", dw),
+               field<std::int64_t>(d, "items", dw), field<std::string>(d, "item_shape", dw), field<std::string>(d, "sha256", dw)};
+  info.step = std::int64_t(f.number_attribute("", "step"));
+  info.total_steps = std::int64_t(f.number_attribute("", "total_steps"));
+  if (info.step < 0 || info.total_steps < info.step)
+    throw IoError(cat(path, ": step ", info.step, " of ", info.total_steps, " is not a training position"));
+  return info;
+}
+
 }  // namespace
 
 TrainingDataRecord describe_training_data(const samplers::TrainingData& data, const std::string& file, const std::string& dataset,
@@ -98,32 +125,7 @@ samplers::TrainOptions train_options_from_json(const std::string& text, const st
   return o;
 }
 
-TrainingStateInfo read_training_state_info(const std::string& path) {
-  H5File f = H5File::open(path);
-  auto attribute = [&](const char* name) {
-    if (!f.has_attribute("", name)) throw IoError(cat(path, ": missing root attribute '", name, "'; is this a training state (tweedie train writes them)?"));
-    return f.string_attribute("", name);
-  };
-  if (attribute("format") != kTrainingStateFormat)
-    throw IoError(cat(path, ": attribute format is '", attribute("format"), "', not '", kTrainingStateFormat, "'"));
-  std::int64_t version = std::int64_t(f.number_attribute("", "format_version"));
-  if (version < 1 || version > kTrainingStateVersion)
-    throw IoError(cat(path, ": training state version ", version, "; this tweedie reads up to version ", kTrainingStateVersion));
-  TrainingStateInfo info;
-  info.architecture = attribute("architecture");
-  info.config = attribute("config");
-  info.diffusion = attribute("diffusion");
-  info.options = train_options_from_json(attribute("run"), cat(path, ": attribute run"));
-  json d = parse(attribute("data"), cat(path, ": attribute data"));
-  const std::string dw = cat(path, ": attribute data");
-  info.data = {field<std::string>(d, "file", dw), field<std::string>(d, "dataset", dw), field<std::string>(d, "labels", dw),
-               field<std::int64_t>(d, "items", dw), field<std::string>(d, "item_shape", dw), field<std::string>(d, "sha256", dw)};
-  info.step = std::int64_t(f.number_attribute("", "step"));
-  info.total_steps = std::int64_t(f.number_attribute("", "total_steps"));
-  if (info.step < 0 || info.total_steps < info.step)
-    throw IoError(cat(path, ": step ", info.step, " of ", info.total_steps, " is not a training position"));
-  return info;
-}
+TrainingStateInfo read_training_state_info(const std::string& path) { return read_info(H5File::open(path)); }
 
 void save_training_state(const std::string& path, samplers::Trainer& trainer, const std::string& diffusion_json,
                          const TrainingDataRecord& data, std::int64_t total_steps) {
@@ -151,8 +153,8 @@ void save_training_state(const std::string& path, samplers::Trainer& trainer, co
 }
 
 void load_training_state(const std::string& path, samplers::Trainer& trainer) {
-  TrainingStateInfo info = read_training_state_info(path);
   H5File f = H5File::open(path);
+  TrainingStateInfo info = read_info(f);
   nn::Network& net = trainer.model().mutable_network();
   std::vector<std::string> names;
   for (const std::string& d : f.datasets())

@@ -136,6 +136,8 @@ Geometry geometry(const ConvSpec& s, const Shape& x) {
 
 bool onednn_available() { return TWEEDIE_HAS_ONEDNN; }
 
+constexpr const char* kNoOnednn = "this build has no oneDNN (configure with -DTWEEDIE_ONEDNN=ON)";
+
 HostConv default_host_conv() {
   const char* env = std::getenv("TWEEDIE_HOST_CONV");
   if (!env || !*env) return onednn_available() ? HostConv::onednn : HostConv::gemm;
@@ -143,7 +145,7 @@ HostConv default_host_conv() {
   if (v == "gemm") return HostConv::gemm;
   if (v != "onednn") throw ArgumentError(cat("TWEEDIE_HOST_CONV=", v, ": expected gemm or onednn"));
   if (!onednn_available())
-    throw ArgumentError("TWEEDIE_HOST_CONV=onednn: this build has no oneDNN (configure with -DTWEEDIE_ONEDNN=ON)");
+    throw ArgumentError(cat("TWEEDIE_HOST_CONV=onednn: ", kNoOnednn));
   return HostConv::onednn;
 }
 
@@ -154,7 +156,7 @@ HostConv host_conv(Context& ctx) { return ctx.state<HostConvChoice>().route; }
 const char* host_conv_name(HostConv route) { return route == HostConv::onednn ? "onednn" : "gemm"; }
 void set_host_conv(Context& ctx, HostConv route) {
   if (route == HostConv::onednn && !onednn_available())
-    throw ArgumentError("host convolutions through oneDNN: this build has no oneDNN (configure with -DTWEEDIE_ONEDNN=ON)");
+    throw ArgumentError(cat("host convolutions through oneDNN: ", kNoOnednn));
   ctx.state<HostConvChoice>().route = route;
 }
 

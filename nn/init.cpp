@@ -10,15 +10,11 @@
 namespace tweedie::nn {
 namespace {
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 // The layer a parameter belongs to: its name without ".weight" / ".bias".
 std::string layer_of(const std::string& name) { return name.substr(0, name.rfind('.')); }
 
 bool starts_at_zero(const std::string& architecture, const std::string& layer) {
-  if (architecture == "adm-unet") return ends_with(layer, ".out_layers.3") || ends_with(layer, ".proj_out") || layer == "out.2";
+  if (architecture == "adm-unet") return layer.ends_with(".out_layers.3") || layer.ends_with(".proj_out") || layer == "out.2";
   if (architecture == "mlp") return layer == "output";
   return false;
 }
@@ -33,7 +29,7 @@ void initialize_parameters(Context& ctx, Network& network, std::uint64_t seed) {
     Parameter& p = *all[i];
     const std::string layer = layer_of(p.name);
     const RandomStream rng{seed, std::uint64_t(i)};
-    if (ends_with(p.name, "label_emb.weight")) {
+    if (p.name.ends_with("label_emb.weight")) {
       fill_normal(ctx, p.value, rng);
       continue;
     }
@@ -45,7 +41,7 @@ void initialize_parameters(Context& ctx, Network& network, std::uint64_t seed) {
     const Parameter* weight = params.find(layer + ".weight");
     if (!weight) throw ArgumentError(cat("initialize_parameters: ", p.name, " has no weight beside it in the ", arch));
     if (weight->value.rank() == 1) {
-      fill(ctx, p.value, ends_with(p.name, ".weight") ? 1.0f : 0.0f);
+      fill(ctx, p.value, p.name.ends_with(".weight") ? 1.0f : 0.0f);
       continue;
     }
     const double fan_in = double(weight->value.numel() / weight->value.dim(0)), bound = 1.0 / std::sqrt(fan_in);

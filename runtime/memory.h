@@ -22,6 +22,8 @@ void reset_peak_memory(Device device);
 
 // Zero bytes gives nullptr. Throws DeviceError for a CUDA device this build or machine does not have.
 void* allocate(Device device, std::size_t bytes);
+void deallocate(Device device, void* ptr, std::size_t bytes);
+
 // Asks the C library's allocator to keep freed host memory for reuse rather than hand large blocks back
 // to the OS at once (glibc: blocks up to 256 MB from the heap instead of fresh mappings, trimming only
 // above 1 GB free). Sampling and training loops free and reallocate the same activations every step;
@@ -30,7 +32,6 @@ void* allocate(Device device, std::size_t bytes);
 // freed memory stays with the process. Process-wide, so the `tweedie` binary calls it at start and
 // an embedding application decides for itself. Does nothing where the C library is not glibc.
 void retain_freed_host_memory();
-void deallocate(Device device, void* ptr, std::size_t bytes);
 
 // Copies between any two devices. Returns once `dst` holds the bytes when dst is the host; device
 // destinations are written in the device's queue order.

@@ -8,6 +8,7 @@
 #include "kernels/rows.h"
 #include "runtime/check.h"
 #include "runtime/error.h"
+#include "samplers/operators/operator.h"
 
 namespace tweedie::samplers {
 namespace {
@@ -78,9 +79,8 @@ DsmResult dsm_loss(Context& ctx, const NetworkDenoiser& model, const DsmBatch& b
   expect_tensor(ctx, op, "noise", batch.noise);
   expect_same_shape(op, "x0", batch.x0, "noise", batch.noise);
   const Shape item = model.item_shape();
-  bool ok = batch.x0.rank() == item.rank() + 1 && batch.x0.dim(0) > 0;
-  for (int i = 0; ok && i < item.rank(); ++i) ok = batch.x0.dim(i + 1) == item[i];
-  if (!ok) throw ShapeError(cat(op, ": x0 is ", batch.x0.str(), ", not a batch of the model's ", item.str(), " items"));
+  if (batch.x0.rank() < 1 || batch.x0.dim(0) == 0 || batch.x0.shape() != batched(batch.x0.dim(0), item))
+    throw ShapeError(cat(op, ": x0 is ", batch.x0.str(), ", not a batch of the model's ", item.str(), " items"));
   const std::int64_t n = batch.x0.dim(0), per = item.numel();
   if (std::int64_t(batch.t.size()) != n) throw ShapeError(cat(op, ": ", batch.t.size(), " times for ", n, " items"));
   if (!batch.labels.empty() && std::int64_t(batch.labels.size()) != n)

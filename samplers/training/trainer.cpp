@@ -8,6 +8,7 @@
 #include "nn/unet_config.h"
 #include "runtime/check.h"
 #include "runtime/error.h"
+#include "samplers/operators/operator.h"
 
 namespace tweedie::samplers {
 namespace {
@@ -18,8 +19,7 @@ namespace {
 constexpr std::uint64_t kIndexStream = 1, kFlipStream = 2, kTimeStream = 3, kTimeNormalStream = 4;
 constexpr std::uint64_t kNoiseStreams = std::uint64_t(1) << 32, kValidationStreams = std::uint64_t(1) << 48;
 
-// Rows [first, first + n) of the host batch `data` gathered by `index`, each mirrored along its last
-// axis where `flip` says so.
+// The items `index` of the host data, each mirrored along its last axis where `flip` says so.
 std::vector<float> gather(const Tensor& data, const std::vector<std::int64_t>& index, const std::vector<bool>& flip) {
   const std::int64_t per = data.numel() / data.dim(0), width = data.shape()[-1];
   const float* src = data.data<float>();
@@ -35,19 +35,6 @@ std::vector<float> gather(const Tensor& data, const std::vector<std::int64_t>& i
   }
   return out;
 }
-
-Shape batched_shape(const Shape& item, std::int64_t n) {
-  std::vector<std::int64_t> dims{n};
-  dims.insert(dims.end(), item.dims().begin(), item.dims().end());
-  return Shape(std::span<const std::int64_t>(dims));
-}
-
-// Puts the EMA's weights in the network for the lifetime of the guard.
-struct EmaWeights {
-  Trainer& trainer;
-  explicit EmaWeights(Trainer& t) : trainer(t) { trainer.swap_ema(); }
-  ~EmaWeights() { trainer.swap_ema(); }
-};
 
 }  // namespace
 
@@ -67,9 +54,8 @@ void check_training_data(const TrainingData& data, const Shape& item, std::int64
   const Tensor& x = data.x;
   if (!x.defined() || x.dtype() != DType::f32 || !x.device().is_cpu())
     throw ArgumentError(cat(what, ": training data must be f32 on the host"));
-  bool ok = x.rank() == item.rank() + 1 && x.dim(0) > 0;
-  for (int i = 0; ok && i < item.rank(); ++i) ok = x.dim(i + 1) == item[i];
-  if (!ok) throw ShapeError(cat(what, " is ", x.shape().str(), "; the model takes items ", item.str(), ", so the data must be (N,",
+  if (x.rank() < 1 || x.dim(0) == 0 || x.shape() != batched(x.dim(0), item))
+    throw ShapeError(cat(what, " is ", x.shape().str(), "; the model takes items ", item.str(), ", so the data must be (N,",
                                 item.str().substr(1)));
   expect_finite_items(x, what, "training data must be finite");
   if (classes == 0 && !data.labels.empty()) throw ArgumentError(cat(what, ": labels given, but the model is not class-conditional"));
@@ -105,7 +91,7 @@ DsmBatch Trainer::batch(Context& ctx, std::int64_t step) const {
     out.t.push_back(training_time(model_->process(), options_.time, uniform_at(seed, kTimeStream, c), normal_at(seed, kTimeNormalStream, c)));
     if (!data_.labels.empty()) out.labels.push_back(data_.labels[std::size_t(picks[j])]);
   }
-  const Shape shape = batched_shape(model_->item_shape(), b);
+  const Shape shape = batched(b, model_->item_shape());
   std::vector<float> x = gather(data_.x, picks, flip);
   out.x0 = Tensor::from_host(std::span<const float>(x), shape, ctx.device());
   out.noise = Tensor::empty(shape, ctx.device());
@@ -142,7 +128,7 @@ Validation Trainer::validate(Context& ctx, const TrainingData& data, int times) 
     for (std::int64_t first = 0; first < n; first += options_.batch) {
       const std::int64_t m = std::min(options_.batch, n - first);
       DsmBatch b;
-      const Shape shape = batched_shape(model_->item_shape(), m);
+      const Shape shape = batched(m, model_->item_shape());
       b.x0 = Tensor::from_host(std::span<const float>(data.x.data<float>() + first * per, std::size_t(m * per)), shape, ctx.device());
       b.noise = Tensor::empty(shape, ctx.device());
       fill_normal(ctx, b.noise, RandomStream{0, kValidationStreams + std::uint64_t(k) * std::uint64_t(n) + std::uint64_t(first)}, 0.0f, 1.0f, m);

@@ -80,6 +80,19 @@ class Trainer {
   nn::Ema ema_;
 };
 
+// Puts the EMA's weights in the trainer's network for the lifetime of the guard (to evaluate or save
+// them), and the trained weights back at its end, also when an exception leaves the scope.
+class EmaWeights {
+ public:
+  explicit EmaWeights(Trainer& trainer) : trainer_(trainer) { trainer_.swap_ema(); }
+  ~EmaWeights() { trainer_.swap_ema(); }
+  EmaWeights(const EmaWeights&) = delete;
+  EmaWeights& operator=(const EmaWeights&) = delete;
+
+ private:
+  Trainer& trainer_;
+};
+
 // The number of class labels the network is conditioned on (0: none).
 std::int64_t class_count(const nn::Network& network);
 

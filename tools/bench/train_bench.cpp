@@ -13,6 +13,7 @@
 #include "runtime/error.h"
 #include "runtime/memory.h"
 #include "samplers/training/dsm.h"
+#include "samplers/training/trainer.h"
 
 namespace tweedie::bench {
 
@@ -28,9 +29,8 @@ void run_train_benchmarks(const TrainBenchOptions& o, std::ostream& out) {
                                                {"learned_variance", learned_variance},
                                                {"schedule", {{"kind", "linear"}, {"timesteps", 1000}}}}
                                     .dump();
-  DenoiserOptions d;
-  std::int64_t classes = config.contains("num_classes") && config["num_classes"].is_number() ? config["num_classes"].get<std::int64_t>() : 0;
-  auto model = make_network_denoiser(std::move(net), diffusion, name, d);
+  const std::int64_t classes = samplers::class_count(*net);
+  auto model = make_network_denoiser(std::move(net), diffusion, name);
   nn::ParameterSet& params = model->mutable_network().parameters();
 
   // A fixed batch: images in [-1, 1), standard normal noise, times spread over the table.

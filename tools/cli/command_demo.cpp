@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/observation_rows.h"
 #include "demo/phantoms.h"
 #include "io/denoiser_file.h"
 #include "io/hdf5_file.h"
@@ -59,18 +60,6 @@ Tensor test_images(std::int64_t count, std::int64_t size) {
     all.insert(all.end(), v.begin(), v.end());
   }
   return Tensor::from_host(std::span<const float>(all), {count, 1, size, size});
-}
-
-// Each observation repeated `per` times, in order: the rows the sampler's items are conditioned on.
-Tensor repeat_rows(const Tensor& y, std::int64_t per) {
-  std::vector<std::int64_t> dims(y.shape().dims().begin(), y.shape().dims().end());
-  dims[0] *= per;
-  Tensor out = Tensor::empty(Shape(std::span<const std::int64_t>(dims)), y.device(), y.dtype());
-  for (std::int64_t i = 0; i < dims[0]; ++i) {
-    Tensor dst = out.slice(i, 1);
-    dst.copy_from(y.slice(i / per, 1));
-  }
-  return out;
 }
 
 struct Reconstruction {
@@ -123,7 +112,7 @@ void run_demo(const DemoFlags& f) {
 
   // MMPS with each prior: `samples` posterior samples per image, the same seeds for both priors.
   const Tensor variance = noise.noise->gaussian_variance(ctx, op.op->output().shape);
-  const Tensor y_items = repeat_rows(y, f.samples);
+  const Tensor y_items = observations_for(y, 0, n * f.samples, f.samples);
   auto solve = [&](const std::string& name, std::shared_ptr<samplers::Denoiser> prior, int iterations) {
     samplers::MmpsOptions mo;
     mo.krylov.max_iterations = iterations;

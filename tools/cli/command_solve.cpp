@@ -11,6 +11,7 @@
 
 #include "cli/arguments.h"
 #include "cli/commands.h"
+#include "cli/observation_rows.h"
 #include "io/denoiser_file.h"
 #include "io/hdf5_file.h"
 #include "io/observation_file.h"
@@ -62,18 +63,6 @@ Observation read_problem(const SolveFlags& f, const samplers::Signal& x, Device 
   o.noise = build_noise(f.noise.empty() ? "none" : f.noise, o.op.op->output(), device);
   check_observations(o.y, o.op, o.noise, cat(ref.file, ": dataset '", ref.dataset, "'"));
   return o;
-}
-
-// Rows of y for sampler items first .. first + n - 1, item g belonging to observation g / per.
-Tensor observations_for(const Tensor& y, std::int64_t first, std::int64_t n, std::int64_t per) {
-  std::vector<std::int64_t> dims(y.shape().dims().begin(), y.shape().dims().end());
-  dims[0] = n;
-  Tensor out = Tensor::empty(Shape(std::span<const std::int64_t>(dims)), y.device(), y.dtype());
-  for (std::int64_t i = 0; i < n; ++i) {
-    Tensor dst = out.slice(i, 1);
-    dst.copy_from(y.slice((first + i) / per, 1));
-  }
-  return out;
 }
 
 // Image batches only; other items (vectors) get no picture.

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/arguments.h"
@@ -133,9 +134,7 @@ Model build_model(TrainFlags& f, Context& ctx, Device device) {
       throw ArgumentError("--init: the network comes from the model file; drop the model flags and --config");
     H5File file = H5File::open(f.init);
     ModelFileInfo info = read_model_info(file);
-    bool stated = false;
-    for (const CLI::Option* o : f.model.diffusion_options) stated = stated || o->count() > 0;
-    m.diffusion = stated ? f.model.diffusion_json(info.architecture, false) : info.diffusion;
+    m.diffusion = f.model.diffusion_given() ? f.model.diffusion_json(info.architecture, false) : info.diffusion;
     if (m.diffusion.empty()) throw ArgumentError(cat("--init ", f.init, " records no diffusion; give --param and --schedule"));
     net = load_model(f.init, device);
   } else {
@@ -162,15 +161,9 @@ void default_time_sampling(TrainFlags& f, const std::string& diffusion, const CL
 }
 
 void write_model(samplers::Trainer& trainer, const TrainFlags& f, const std::string& diffusion) {
-  const bool ema = f.weights == "ema";
-  if (ema) trainer.swap_ema();
-  try {
-    save_model(trainer.model().mutable_network(), f.output, parse_store(f.store), diffusion);
-  } catch (...) {
-    if (ema) trainer.swap_ema();
-    throw;
-  }
-  if (ema) trainer.swap_ema();
+  std::optional<samplers::EmaWeights> ema;
+  if (f.weights == "ema") ema.emplace(trainer);
+  save_model(trainer.model().mutable_network(), f.output, parse_store(f.store), diffusion);
 }
 
 void run_train(TrainFlags& f, CLI::App* cmd) {

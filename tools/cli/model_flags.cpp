@@ -195,11 +195,12 @@ void ModelFlags::keep_given(CLI::App* cmd) {
   model = given_flags;
 }
 
-bool ModelFlags::any_given() const {
-  if (!config.empty() || !model.empty()) return true;
+bool ModelFlags::diffusion_given() const {
   for (const CLI::Option* o : diffusion_options)
     if (o->count() > 0) return true;
   return false;
 }
+
+bool ModelFlags::any_given() const { return !config.empty() || !model.empty() || diffusion_given(); }
 
 }  // namespace tweedie::cli

@@ -31,7 +31,8 @@ struct ModelFlags {
   void add_to(CLI::App* cmd);
   // After parsing: keeps only the model flags actually given, so that defaults come from one place.
   void keep_given(CLI::App* cmd);
-  bool any_given() const;  // any of these flags or a config file given
+  bool any_given() const;        // any of these flags or a config file given
+  bool diffusion_given() const;  // any of the diffusion flags given
 
   // The architecture ("adm-unet", "mlp") and its JSON config from the flags and the config file;
   // whether the network predicts a variance too. ArgumentError naming the flag.
