@@ -5,7 +5,11 @@
 // HDF5 does natively. Complex data use h5py's layout: a compound of two floats named "r" and "i". A
 // file is created under a temporary name and appears at its path only at commit(), so a failed run
 // leaves no half-written file. Errors name the file and the dataset.
+//
+// libhdf5 trusts the bytes of a file and can crash or hang on a corrupt one, so open() reads an existing
+// file in a child process and serves every read from what the child sent back (io/hdf5_isolation.h).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,9 +24,15 @@ namespace tweedie {
 // Reading widens either back to f32 exactly.
 enum class StoredAs { f32, f16, bf16 };
 
+struct H5Snapshot;
+
 class H5File {
  public:
-  static H5File open(const std::string& path);    // read-only
+  // Read-only. The file is read whole in a child process first (unless TWEEDIE_HDF5_VET=off), so a
+  // file that crashes or hangs libhdf5 ends in an IoError naming it, not in a crash of this process.
+  static H5File open(const std::string& path);
+  // Read-only, with libhdf5 in this process: for files this process wrote or otherwise trusts.
+  static H5File open_in_process(const std::string& path);
   static H5File create(const std::string& path);  // new file, visible at `path` after commit()
   ~H5File();
   H5File(H5File&& other) noexcept;
@@ -56,7 +66,9 @@ class H5File {
   void commit();
 
  private:
+  friend H5Snapshot take_snapshot(const H5File&, const std::function<void(const std::string&, double)>&);
   H5File(std::string path, std::int64_t id, std::unique_ptr<AtomicOutput> output);
+  H5File(std::string path, std::shared_ptr<const H5Snapshot> snapshot);
   void require_writable(const char* what) const;
   std::string where(const std::string& dataset) const;  // "file.h5: dataset 'x'"
 
@@ -64,6 +76,7 @@ class H5File {
   std::int64_t id_ = -1;  // hid_t
   bool writable_ = false;
   std::unique_ptr<AtomicOutput> output_;
+  std::shared_ptr<const H5Snapshot> snapshot_;  // an isolated read: answers instead of libhdf5
 };
 
 std::string hdf5_version();
