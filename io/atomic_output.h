@@ -21,6 +21,11 @@ class AtomicOutput {
  private:
   std::string path_, temp_path_;
   bool committed_ = false;
+  int slot_ = -1;  // in the registry remove_unfinished_outputs() reads
 };
+
+// Removes the temporary file of every AtomicOutput not yet committed or destroyed. Async-signal-safe:
+// for a signal handler that ends the process before destructors can run.
+void remove_unfinished_outputs() noexcept;
 
 }  // namespace tweedie

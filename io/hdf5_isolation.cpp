@@ -172,6 +172,12 @@ class SnapshotCache {
     auto it = held_.find(key);
     return it == held_.end() ? nullptr : it->second.lock();
   }
+  void clear() {
+    std::lock_guard lock(mutex_);
+    last_key_.clear();
+    last_.reset();
+    held_.clear();
+  }
   void keep(const std::string& key, const std::shared_ptr<const H5Snapshot>& snapshot, std::uint64_t file_bytes) {
     std::lock_guard lock(mutex_);
     std::erase_if(held_, [](const auto& entry) { return entry.second.expired(); });
@@ -198,6 +204,8 @@ SnapshotCache& snapshot_cache() {
 }  // namespace
 
 bool hdf5_isolation_enabled() { return step_limit() > 0; }
+
+void forget_hdf5_snapshots() { snapshot_cache().clear(); }
 
 std::shared_ptr<const H5Snapshot> read_hdf5_isolated(const std::string& path) {
   double limit = step_limit();

@@ -33,4 +33,9 @@ bool hdf5_isolation_enabled();
 // file cannot be read (the child's own error), or if libhdf5 crashed or stalled reading it.
 std::shared_ptr<const H5Snapshot> read_hdf5_isolated(const std::string& path);
 
+// Snapshots are reused while a file's inode, size and modification time are unchanged (a file is often
+// opened several times in a row). A file rewritten with the same size within one timestamp tick (a few
+// ms) would look unchanged: a program that does that (the fuzz target) forgets them first.
+void forget_hdf5_snapshots();
+
 }  // namespace tweedie

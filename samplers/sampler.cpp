@@ -8,6 +8,7 @@
 #include "kernels/random.h"
 #include "kernels/reduce.h"
 #include "runtime/error.h"
+#include "samplers/finite.h"
 
 namespace tweedie::samplers {
 namespace {
@@ -172,7 +173,7 @@ void step_edm_heun(Loop& L, Tensor& x, const Tensor& x0, double t, double s) {
 std::vector<std::string> sampler_kinds() { return {"em", "ode-euler", "ode-heun", "pc", "ddpm", "ddim", "edm-heun"}; }
 
 Tensor sample(Context& ctx, const Denoiser& denoiser, const SamplerOptions& o, std::int64_t count, std::uint64_t seed,
-              std::int64_t first_index, const StepHook& hook, const StepGuidance& guidance) {
+              std::int64_t first_index, const StepHook& hook, const StepGuidance& guidance, const Resumable& resumable) {
   const std::vector<std::string> kinds = sampler_kinds();
   if (std::find(kinds.begin(), kinds.end(), o.kind) == kinds.end()) {
     std::string list;
@@ -193,33 +194,61 @@ Tensor sample(Context& ctx, const Denoiser& denoiser, const SamplerOptions& o, s
   Loop L{ctx, denoiser, p, o, seed, first_index, count};
 
   const std::vector<double> grid = p.time_grid(o.steps);
-  // Start from the marginal at t_max of data with unit variance: N(0, alpha^2 + sigma^2).
-  const double t0 = grid.front();
-  fill_normal(ctx, x, noise_stream(seed, 0, first_index), 0.0f, float(std::hypot(p.alpha(t0), p.sigma(t0))), count);
+  const int steps = int(grid.size()) - 1;
+  int start = 0;
+  if (resumable.resume) {
+    const SamplerState& r = *resumable.resume;
+    if (r.steps_done < 0 || r.steps_done > steps || !r.x.defined() || !(r.x.shape() == x.shape()))
+      throw ArgumentError(cat("cannot resume sampling: the saved state (step ", r.steps_done, ", x ",
+                              r.x.defined() ? r.x.shape().str() : std::string("missing"), ") does not fit ", steps,
+                              " steps of ", x.shape().str()));
+    x.copy_from(r.x);
+    L.next_noise = r.next_noise;
+    start = r.steps_done;
+  } else {
+    // Start from the marginal at t_max of data with unit variance: N(0, alpha^2 + sigma^2).
+    const double t0 = grid.front();
+    fill_normal(ctx, x, noise_stream(seed, 0, first_index), 0.0f, float(std::hypot(p.alpha(t0), p.sigma(t0))), count);
+  }
 
   const bool learned = o.kind == "ddpm" && denoiser.has_learned_variance();
   Tensor x0 = L.like(x), v_raw = learned ? L.like(x) : Tensor();
   Tensor x_before = guidance ? L.like(x) : Tensor();  // the steps update x in place
-  const int steps = int(grid.size()) - 1;
-  for (int n = 0; n < steps; ++n) {
+  for (int n = start; n < steps; ++n) {
     const double t = grid[n], s = grid[n + 1];
     const bool last = n + 1 == steps;
-    if (o.kind == "pc") correct_langevin(L, x, t, t - s);
-    if (learned) denoiser.denoise_with_variance(ctx, x, t, x0, v_raw);
-    else denoiser.denoise(ctx, x, t, x0);
-    const StepInfo info{n, steps, t, s, guidance ? &x_before : &x, &x0};
-    if (guidance) x_before.copy_from(x);
-    if (hook) hook(info);
-    if (o.kind == "em" || o.kind == "pc") step_em(L, x, x0, t, s, last);
-    else if (o.kind == "ode-euler") step_ode_euler(L, x, x0, t, s);
-    else if (o.kind == "ode-heun") step_ode_heun(L, x, x0, t, s);
-    else if (o.kind == "ddpm") step_ddpm(L, x, x0, learned ? &v_raw : nullptr, t, s, last);
-    else if (o.kind == "ddim") step_ddim(L, x, x0, t, s);
-    else step_edm_heun(L, x, x0, t, s);
-    if (guidance) guidance(ctx, info, x);
+    try {
+      if (o.kind == "pc") correct_langevin(L, x, t, t - s);
+      if (learned) denoiser.denoise_with_variance(ctx, x, t, x0, v_raw);
+      else denoiser.denoise(ctx, x, t, x0);
+      require_finite(ctx, x0, "the denoiser");
+      const StepInfo info{n, steps, t, s, guidance ? &x_before : &x, &x0};
+      if (guidance) x_before.copy_from(x);
+      if (hook) hook(info);
+      if (o.kind == "em" || o.kind == "pc") step_em(L, x, x0, t, s, last);
+      else if (o.kind == "ode-euler") step_ode_euler(L, x, x0, t, s);
+      else if (o.kind == "ode-heun") step_ode_heun(L, x, x0, t, s);
+      else if (o.kind == "ddpm") step_ddpm(L, x, x0, learned ? &v_raw : nullptr, t, s, last);
+      else if (o.kind == "ddim") step_ddim(L, x, x0, t, s);
+      else step_edm_heun(L, x, x0, t, s);
+      require_finite(ctx, x, cat("the ", o.kind, " update"));
+      if (guidance) {
+        guidance(ctx, info, x);
+        require_finite(ctx, x, "the guidance");
+      }
+    } catch (const NumericError& e) {
+      throw NumericError(cat("sampling stopped at step ", n + 1, "/", steps, " (t = ", t, ") of samples ", first_index, "-",
+                             first_index + count - 1, ": ", e.what()));
+    }
+    if (resumable.after_step) resumable.after_step(SamplerState{n + 1, L.next_noise, x});
   }
   if (o.denoise_last) {
     denoiser.denoise(ctx, x, grid.back(), x0);
+    try {
+      require_finite(ctx, x0, "the denoiser");
+    } catch (const NumericError& e) {
+      throw NumericError(cat("sampling stopped at the final denoise of samples ", first_index, "-", first_index + count - 1, ": ", e.what()));
+    }
     return x0;
   }
   return x;

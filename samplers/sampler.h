@@ -39,13 +39,30 @@ using StepHook = std::function<void(const StepInfo&)>;
 // sample()'s final denoise (denoise_last) then sees the guided x.
 using StepGuidance = std::function<void(Context& ctx, const StepInfo& info, Tensor& x_next)>;
 
+// Where a sampling loop stands between two steps: all it needs to go on exactly as if it had not
+// stopped (the noise of every later step is keyed by its own step id).
+struct SamplerState {
+  int steps_done = 0;              // steps of the time grid completed
+  std::uint64_t next_noise = 1;    // the step id of the next noise draw
+  Tensor x;                        // x after steps_done steps, (count, item...)
+};
+
+// Checkpoints: `resume` starts the loop from a saved state instead of the initial draw; `after_step`
+// sees the state after every completed step (to save it, or to stop the run by throwing).
+struct Resumable {
+  const SamplerState* resume = nullptr;
+  std::function<void(const SamplerState&)> after_step;
+};
+
 std::vector<std::string> sampler_kinds();
 
 // Draws `count` samples with indices first_index .. first_index + count - 1 (the index keys the noise).
 // Returns (count, item_shape...). The hook, when set, sees every step (progress bars, diagnostics),
 // after the step's denoiser call and before the update; the guidance, when set, follows the update.
+// A NaN or infinity in the denoiser's output, the update or the guided x stops the loop with a
+// NumericError naming the step, the stage and the item.
 Tensor sample(Context& ctx, const Denoiser& denoiser, const SamplerOptions& options, std::int64_t count,
               std::uint64_t seed, std::int64_t first_index = 0, const StepHook& hook = {},
-              const StepGuidance& guidance = {});
+              const StepGuidance& guidance = {}, const Resumable& resumable = {});
 
 }  // namespace tweedie::samplers

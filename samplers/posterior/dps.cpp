@@ -8,6 +8,7 @@
 #include "kernels/map.h"
 #include "kernels/reduce.h"
 #include "kernels/rows.h"
+#include "samplers/finite.h"
 #include "runtime/error.h"
 
 namespace tweedie::samplers {
@@ -159,7 +160,7 @@ std::vector<double> dps_gradient(Context& ctx, const Denoiser& prior, const Deno
 
 Tensor sample_dps(Context& ctx, const Denoiser& prior, const Likelihood& likelihood, const Tensor& y, const DpsOptions& dps,
                   const SamplerOptions& options, std::int64_t count, std::uint64_t seed, std::int64_t first_index,
-                  const StepHook& hook) {
+                  const StepHook& hook, const Resumable& resumable) {
   if (!(dps.zeta >= 0) || !std::isfinite(dps.zeta))
     throw ArgumentError(cat(kName, ": zeta must be a finite number >= 0, not ", dps.zeta));
   const Operator& op = likelihood.op();
@@ -189,12 +190,13 @@ Tensor sample_dps(Context& ctx, const Denoiser& prior, const Likelihood& likelih
     distance_and_gradient(c, likelihood, kind, y, *info.x0, &dz);
     op.vjp(c, *info.x0, dz, dx0);
     prior.vjp(c, *lin, dx0, grad);
+    require_finite(c, grad, "the likelihood gradient");
     axpby(c, float(-dps.zeta), grad, 1.0f, x_next);
   };
   // The last denoise is the prior's own: nothing follows it to guide.
   SamplerOptions o = options;
   o.denoise_last = false;
-  Tensor x = sample(ctx, wrapped, o, count, seed, first_index, pin, guide);
+  Tensor x = sample(ctx, wrapped, o, count, seed, first_index, pin, guide, resumable);
   if (!options.denoise_last) return x;
   Tensor x0 = Tensor::empty(x.shape(), x.device());
   prior.denoise(ctx, x, prior.process().time_grid(options.steps).back(), x0);

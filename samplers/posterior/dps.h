@@ -42,7 +42,7 @@ struct DpsOptions {
 // steps as sample()'s does (x0 is the prior's E[x | x_t]).
 Tensor sample_dps(Context& ctx, const Denoiser& prior, const Likelihood& likelihood, const Tensor& y, const DpsOptions& dps,
                   const SamplerOptions& options, std::int64_t count, std::uint64_t seed, std::int64_t first_index = 0,
-                  const StepHook& hook = {});
+                  const StepHook& hook = {}, const Resumable& resumable = {});
 
 // The distance d(y, A(x0)) above of each item of x0 (N, input...) to y (N, output...).
 std::vector<double> dps_distance(Context& ctx, const Likelihood& likelihood, const Tensor& y, const Tensor& x0);

@@ -7,6 +7,7 @@
 #include "kernels/rows.h"
 #include "runtime/error.h"
 #include "runtime/memory.h"
+#include "samplers/finite.h"
 #include "samplers/gaussian_denoiser.h"
 
 namespace tweedie::samplers {
@@ -125,6 +126,7 @@ void MmpsDenoiser::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0)
 
   // One linearization of the prior at x_t serves every covariance product below.
   auto lin = prior_->linearize(ctx, xt, t, x0);
+  require_finite(ctx, x0, "the prior denoiser");
 
   // r = y - A E on the measured entries.
   Tensor r = op_->make_output(n, dev);
@@ -174,6 +176,7 @@ void MmpsDenoiser::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0)
     conjugate_gradient(ctx, m, r, v, options_.krylov,
                        [&](Context& c, const std::vector<double>& alpha) { axpy_rows(c, alpha, xv, x0); });
   }
+  require_finite(ctx, x0, cat("the ", options_.solver, " solve of E[x | x_t, y]"));
 
   // The network work is the prior's: mirror its counters so reports read them off either denoiser.
   forward_count = prior_->forward_count;

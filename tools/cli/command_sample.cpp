@@ -1,10 +1,12 @@
 // `tweedie sample`: unconditional samples from a prior (a network model file or an exact prior file)
 // with any of the samplers, written to HDF5 and optionally as a PNG grid.
-#include <iostream>
 #include <unistd.h>
+
+#include <iostream>
 
 #include "cli/arguments.h"
 #include "cli/commands.h"
+#include "cli/run_checkpoint.h"
 #include "io/denoiser_file.h"
 #include "io/hdf5_file.h"
 #include "io/png_file.h"
@@ -22,6 +24,8 @@ struct SampleFlags {
   std::uint64_t seed = 0;
   int threads = 0;
   bool clamp = false, quiet = false;
+  CheckpointFlags checkpoint;
+  const CLI::App* command = nullptr;
 };
 
 void run_sample(const SampleFlags& f) {
@@ -45,8 +49,9 @@ void run_sample(const SampleFlags& f) {
   Tensor all = Tensor::empty(Shape(std::span<const std::int64_t>(dims)), device);
   const std::int64_t batch = f.batch > 0 ? f.batch : f.samples;
   const bool progress = !f.quiet && ::isatty(STDERR_FILENO);
+  RunCheckpoint checkpoint(f.checkpoint, "sample", run_settings(*f.command, {f.prior}), all, d.get());
   Timer timer;
-  for (std::int64_t first = 0; first < f.samples; first += batch) {
+  for (std::int64_t first = checkpoint.finished_rows(); first < f.samples; first += batch) {
     const std::int64_t n = std::min(batch, f.samples - first);
     samplers::StepHook hook;
     if (progress)
@@ -54,9 +59,10 @@ void run_sample(const SampleFlags& f) {
         std::fprintf(stderr, "\rsamples %lld-%lld  step %d/%d  t=%.4g   ", (long long)first, (long long)(first + n - 1),
                      s.step + 1, s.steps, s.t);
       };
-    Tensor x = samplers::sample(ctx, *d, f.sampler, n, f.seed, first, hook);
+    Tensor x = samplers::sample(ctx, *d, f.sampler, n, f.seed, first, hook, {}, checkpoint.batch(ctx, first, n));
     Tensor dst = all.slice(first, n);
     dst.copy_from(x);
+    checkpoint.batch_done(first, n);
   }
   if (progress) std::fprintf(stderr, "\n");
   out.write("samples", all);
@@ -67,6 +73,7 @@ void run_sample(const SampleFlags& f) {
   out.set_attribute("samples", "process", d->process().name());
   if (!f.png.empty()) write_png_grid(f.png, all);
   out.commit();
+  checkpoint.finished();
   std::cout << "{\"samples\":" << f.samples << ",\"sampler\":\"" << f.sampler.kind << "\",\"steps\":" << f.sampler.steps
             << ",\"network_evaluations\":" << d->forward_count << ",\"seconds\":" << timer.seconds() << "}\n";
 }
@@ -93,6 +100,8 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
   cmd->add_option("--threads", f->threads, "Host threads (0: all)")->capture_default_str();
   cmd->add_flag("--quiet", f->quiet, "No progress on stderr");
+  add_checkpoint_flags(cmd, f->checkpoint);
+  f->command = cmd;
   cmd->callback([f] { run_sample(*f); });
 }
 

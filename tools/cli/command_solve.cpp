@@ -11,6 +11,7 @@
 
 #include "cli/arguments.h"
 #include "cli/commands.h"
+#include "cli/run_checkpoint.h"
 #include "cli/observation_rows.h"
 #include "io/denoiser_file.h"
 #include "io/hdf5_file.h"
@@ -37,6 +38,8 @@ struct SolveFlags {
   std::uint64_t seed = 0;
   int threads = 0;
   bool quiet = false, clamp = false, gmres = false;
+  CheckpointFlags checkpoint;
+  const CLI::App* command = nullptr;
 };
 
 bool sampling_method(const std::string& m) { return m == "mmps" || m == "dps"; }
@@ -128,7 +131,8 @@ void run_solve(const SolveFlags& f) {
   Tensor all = Tensor::empty(samplers::batched(total, op.input().shape), device);
   const std::int64_t batch = f.batch > 0 ? f.batch : total;
   const bool progress = !f.quiet && ::isatty(STDERR_FILENO);
-  for (std::int64_t first = 0; first < total; first += batch) {
+  RunCheckpoint checkpoint(f.checkpoint, "solve", run_settings(*f.command, {f.prior, f.y.substr(0, f.y.find(':'))}), all, prior.get());
+  for (std::int64_t first = checkpoint.finished_rows(); first < total; first += batch) {
     const std::int64_t n = std::min(batch, total - first);
     Tensor y = observations_for(obs.y, first, n, per);
     Tensor result;
@@ -144,9 +148,9 @@ void run_solve(const SolveFlags& f) {
         samplers::MmpsOptions o = f.mmps;
         o.solver = f.gmres ? "gmres" : "cg";
         auto posterior = samplers::make_mmps_denoiser(prior, obs.op.op, variance, y, o);
-        result = samplers::sample(ctx, *posterior, f.sampler, n, f.seed, first, hook);
+        result = samplers::sample(ctx, *posterior, f.sampler, n, f.seed, first, hook, {}, checkpoint.batch(ctx, first, n));
       } else {
-        result = samplers::sample_dps(ctx, *prior, lik, y, f.dps, f.sampler, n, f.seed, first, hook);
+        result = samplers::sample_dps(ctx, *prior, lik, y, f.dps, f.sampler, n, f.seed, first, hook, checkpoint.batch(ctx, first, n));
       }
     } else if (f.method == "map-tikhonov") {
       result = samplers::map_tikhonov(ctx, lik, y, f.baseline);
@@ -159,6 +163,7 @@ void run_solve(const SolveFlags& f) {
     }
     Tensor dst = all.slice(first, n);
     dst.copy_from(result);
+    checkpoint.batch_done(first, n);
   }
   if (progress) std::fprintf(stderr, "\n");
   ctx.synchronize();
@@ -258,6 +263,8 @@ void add_solve_command(CLI::App& app) {
   cmd->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
   cmd->add_option("--threads", f->threads, "Host threads (0: all)")->capture_default_str();
   cmd->add_flag("--quiet", f->quiet, "No progress on stderr");
+  add_checkpoint_flags(cmd, f->checkpoint);
+  f->command = cmd;
   cmd->callback([f] { run_solve(*f); });
 }
 

@@ -4,10 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <csignal>
-#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -16,6 +13,7 @@
 #include "cli/arguments.h"
 #include "cli/commands.h"
 #include "cli/model_flags.h"
+#include "cli/stop_signals.h"
 #include "io/denoiser_file.h"
 #include "io/hdf5_file.h"
 #include "io/model_file.h"
@@ -41,41 +39,6 @@ struct TrainFlags {
   int threads = 0;
   bool quiet = false;
   std::vector<CLI::Option*> run_options;  // what defines the run: refused with --resume
-};
-
-// Ctrl-C (SIGINT), and SIGTERM as batch schedulers send it before a job's time runs out, ask the loop to
-// stop after the current step and write the state. A second signal at least a second after the first
-// ends the process at once (the state file on disk is then the last one written, whole: files are
-// committed by rename); one closer than that is the same request delivered twice (`timeout` signals
-// both the process and its group) and is ignored.
-volatile std::sig_atomic_t g_stop_signal = 0;
-std::atomic<std::int64_t> g_first_signal_ns{0};
-
-std::int64_t monotonic_ns() {
-  timespec t{};
-  clock_gettime(CLOCK_MONOTONIC, &t);  // async-signal-safe
-  return std::int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
-
-extern "C" void on_stop_signal(int signal) {
-  const std::int64_t now = monotonic_ns();
-  if (g_stop_signal == 0) {
-    g_first_signal_ns = now;
-    g_stop_signal = signal;
-  } else if (now - g_first_signal_ns > 1000000000) {
-    std::_Exit(128 + signal);
-  }
-}
-
-struct StopSignalGuard {
-  void (*previous_int)(int), (*previous_term)(int);
-  StopSignalGuard() : previous_int(std::signal(SIGINT, on_stop_signal)), previous_term(std::signal(SIGTERM, on_stop_signal)) {
-    g_stop_signal = 0;
-  }
-  ~StopSignalGuard() {
-    std::signal(SIGINT, previous_int);
-    std::signal(SIGTERM, previous_term);
-  }
 };
 
 StoredAs parse_store(const std::string& s) {
@@ -167,7 +130,7 @@ void write_model(samplers::Trainer& trainer, const TrainFlags& f, const std::str
 }
 
 void run_train(TrainFlags& f, CLI::App* cmd) {
-  StopSignalGuard guard;  // from here on, Ctrl-C or SIGTERM stops the run after its current (or first) step
+  StopSignals stop;  // from here on, Ctrl-C or SIGTERM stops the run after its current (or first) step
   Device device = Device::parse(f.device);
   Context ctx(device, f.threads);
   if (f.weights != "ema" && f.weights != "raw") throw ArgumentError(cat("--weights '", f.weights, "': ema or raw"));
@@ -268,7 +231,7 @@ void run_train(TrainFlags& f, CLI::App* cmd) {
     if (!f.val.empty() && s.step % val_every == 0 && s.step < f.steps) last_val = validate(s.step);
     if (f.checkpoint_every > 0 && s.step % f.checkpoint_every == 0 && s.step < f.steps)
       save_training_state(f.state, trainer, model.diffusion, record, f.steps);
-    if (g_stop_signal) {
+    if (stop.requested()) {
       interrupted = true;
       break;
     }
@@ -277,9 +240,9 @@ void run_train(TrainFlags& f, CLI::App* cmd) {
   save_training_state(f.state, trainer, model.diffusion, record, f.steps);
   if (interrupted) {
     std::fprintf(stderr, "tweedie train: %s after step %lld of %lld; the state is in %s (continue with --resume %s)\n",
-                 g_stop_signal == SIGTERM ? "terminated" : "interrupted", (long long)trainer.steps_done(), (long long)f.steps,
+                 stop_word(stop.requested()), (long long)trainer.steps_done(), (long long)f.steps,
                  f.state.c_str(), f.state.c_str());
-    throw ExitStatus{128 + g_stop_signal};
+    throw ExitStatus{128 + stop.requested()};
   }
   if (!f.val.empty()) last_val = validate(trainer.steps_done());
   write_model(trainer, f, model.diffusion);

@@ -2,11 +2,13 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/stop_signals.h"
 #include "runtime/error.h"
 #include "runtime/memory.h"
 
 int main(int argc, char** argv) {
   tweedie::retain_freed_host_memory();  // the loops reallocate the same activations every step
+  tweedie::cli::install_exit_on_signal();  // a killed command leaves no partial output
   CLI::App app{"tweedie: Bayesian inverse problems with diffusion priors", "tweedie"};
   app.set_version_flag("--version", TWEEDIE_VERSION);
   app.require_subcommand(1);
