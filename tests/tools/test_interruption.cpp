@@ -50,9 +50,9 @@ void check_same_dataset(const std::string& a, const std::string& b, const std::s
 TEST_CASE("sample killed with SIGKILL and resumed from its checkpoint ends bitwise equal to an uninterrupted run") {
   TempDir dir;
   // ddpm draws fresh noise every step: resuming must restore x and the noise position exactly.
-  const std::string args = "sample --prior " + kPrior + " --sampler ddpm --steps 12 --samples 4 --batch 2 --seed 3 --threads 1 --quiet";
+  const std::string args = "sample --prior " + kPrior + " --sampler ddpm --steps 6 --samples 4 --batch 2 --seed 3 --threads 1 --quiet";
   REQUIRE(run(args + " -o " + dir.file("whole.h5")).status == 0);
-  const std::string resumable = args + " -o " + dir.file("resumed.h5") + " --checkpoint " + dir.file("ck.h5") + " --checkpoint-every 3";
+  const std::string resumable = args + " -o " + dir.file("resumed.h5") + " --checkpoint " + dir.file("ck.h5") + " --checkpoint-every 2";
   Run killed = run_and_signal(resumable, dir.file("ck.h5"), "KILL");
   CHECK(status_of(killed) == 137);
   REQUIRE_MESSAGE(fs::exists(dir.file("ck.h5")), killed.out);  // killed before the end
@@ -60,7 +60,7 @@ TEST_CASE("sample killed with SIGKILL and resumed from its checkpoint ends bitwi
   Run resumed = run(resumable + " --resume");
   REQUIRE_MESSAGE(resumed.status == 0, resumed.out);
   CHECK(contains(resumed.out, "resuming from " + dir.file("ck.h5")));
-  CHECK(contains(resumed.out, "\"network_evaluations\":52"));  // the whole run's count, not the resumed part's
+  CHECK(contains(resumed.out, "\"network_evaluations\":28"));  // the whole run's count, not the resumed part's
   check_same_dataset(dir.file("whole.h5"), dir.file("resumed.h5"), "samples");
   CHECK_FALSE(fs::exists(dir.file("ck.h5")));  // done: the checkpoint is removed
   CHECK(no_partial_files(dir.path));           // the killed run's temporary was cleaned up by the next
@@ -73,17 +73,17 @@ TEST_CASE("solve (MMPS) killed with SIGKILL and resumed ends bitwise equal; othe
               dir.file("y.h5"))
               .status == 0);
   const std::string args = "solve --method mmps --prior " + kPrior + " --y " + dir.file("y.h5") +
-                           " --sampler ddpm --steps 8 --samples 2 --batch 2 --seed 4 --threads 1 --quiet";
+                           " --sampler ddpm --steps 4 --samples 2 --batch 2 --seed 4 --threads 1 --quiet";
   REQUIRE(run(args + " -o " + dir.file("whole.h5")).status == 0);
-  const std::string resumable = args + " -o " + dir.file("resumed.h5") + " --checkpoint " + dir.file("ck.h5") + " --checkpoint-every 2";
+  const std::string resumable = args + " -o " + dir.file("resumed.h5") + " --checkpoint " + dir.file("ck.h5") + " --checkpoint-every 1";
   Run killed = run_and_signal(resumable, dir.file("ck.h5"), "KILL");
   CHECK(status_of(killed) == 137);
   REQUIRE_MESSAGE(fs::exists(dir.file("ck.h5")), killed.out);
-  std::string nine_steps = args;
-  nine_steps.replace(nine_steps.find("--steps 8"), 9, "--steps 9");
-  Run other = run(nine_steps + " -o " + dir.file("other.h5") + " --checkpoint " + dir.file("ck.h5") + " --resume");
+  std::string five_steps = args;
+  five_steps.replace(five_steps.find("--steps 4"), 9, "--steps 5");
+  Run other = run(five_steps + " -o " + dir.file("other.h5") + " --checkpoint " + dir.file("ck.h5") + " --resume");
   CHECK(other.status == 1);
-  CHECK_MESSAGE(contains(other.out, "was made by a run with other settings:\n  saved: steps=8\n  now:   steps=9"), other.out);
+  CHECK_MESSAGE(contains(other.out, "was made by a run with other settings:\n  saved: steps=4\n  now:   steps=5"), other.out);
   Run fresh = run(resumable);  // without --resume an existing checkpoint is not overwritten
   CHECK(fresh.status == 1);
   CHECK(contains(fresh.out, "exists: give --resume to continue from it"));
@@ -94,7 +94,7 @@ TEST_CASE("solve (MMPS) killed with SIGKILL and resumed ends bitwise equal; othe
 
 TEST_CASE("SIGTERM and SIGINT stop sample after the current step: no output file, the checkpoint kept, or nothing") {
   TempDir dir;
-  const std::string args = "sample --prior " + kPrior + " --sampler ddpm --steps 40 --samples 2 --seed 3 --threads 1 --quiet -o " +
+  const std::string args = "sample --prior " + kPrior + " --sampler ddpm --steps 20 --samples 2 --seed 3 --threads 1 --quiet -o " +
                            dir.file("out.h5");
   Run term = run_and_signal(args + " --checkpoint " + dir.file("ck.h5") + " --checkpoint-every 2", dir.file("ck.h5"), "TERM");
   CHECK(status_of(term) == 143);
