@@ -18,7 +18,10 @@ namespace tweedie {
 
 TensorDict read_torch_checkpoint(const std::string& path);
 TensorDict read_torch_checkpoint(const ZipArchive& zip);  // the zip format, from an archive already open
+// The same from bytes in memory (either format); `what` names them in errors as the path would.
+TensorDict read_torch_checkpoint(std::vector<std::uint8_t> bytes, const std::string& what);
 TensorDict read_safetensors(const std::string& path);
+TensorDict read_safetensors(const std::vector<std::uint8_t>& bytes, const std::string& what);
 TensorDict read_npz(const std::string& path);
 TensorDict read_npz(const ZipArchive& archive);
 RawTensor read_npy(const std::vector<std::uint8_t>& bytes, const std::string& what);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "io/hdf5_file.h"
@@ -62,10 +64,21 @@ void send(int fd, Frame type, const void* payload, std::uint64_t size) {
   write_all(fd, payload, size);
 }
 
+}  // namespace
+}  // namespace tweedie
+
+// Set when a sanitizer runtime is linked in (ASan and libFuzzer builds); null otherwise.
+extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+
+namespace tweedie {
+namespace {
+
 [[noreturn]] void read_in_child(const std::string& path, int fd) {
   // A crash must end the child on its signal, not in a sanitizer's or a host's handler that could exit
-  // with a status the parent would have to guess at.
+  // with a status the parent would have to guess at. Under libFuzzer the death callback would save the
+  // input as a "crash" of the fuzz target although only this child died, and the parent refused the file.
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) ::signal(sig, SIG_DFL);
+  if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(nullptr);
   int null = ::open("/dev/null", O_WRONLY);
   if (null >= 0) ::dup2(null, STDERR_FILENO);  // HDF5 and sanitizers may print; the parent reports
   try {
@@ -164,8 +177,19 @@ Report watch(pid_t child, int fd, double limit) {
 // A file is often opened several times in a row (its kind checked, then loaded); each read in a child
 // costs a fork and a copy. Snapshots are reused while the file is unchanged (same inode, size and
 // modification time): the last small one is kept, larger ones only while someone still holds them.
+// The last refusal is kept too: a corrupt file that stalls the reader costs its step limit once.
 class SnapshotCache {
  public:
+  std::optional<std::string> refusal(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    if (key == refused_key_) return refusal_;
+    return std::nullopt;
+  }
+  void refuse(const std::string& key, const std::string& message) {
+    std::lock_guard lock(mutex_);
+    refused_key_ = key;
+    refusal_ = message;
+  }
   std::shared_ptr<const H5Snapshot> find(const std::string& key) {
     std::lock_guard lock(mutex_);
     if (key == last_key_) return last_;
@@ -177,6 +201,7 @@ class SnapshotCache {
     last_key_.clear();
     last_.reset();
     held_.clear();
+    refused_key_.clear();
   }
   void keep(const std::string& key, const std::shared_ptr<const H5Snapshot>& snapshot, std::uint64_t file_bytes) {
     std::lock_guard lock(mutex_);
@@ -194,6 +219,7 @@ class SnapshotCache {
   std::string last_key_;
   std::shared_ptr<const H5Snapshot> last_;
   std::map<std::string, std::weak_ptr<const H5Snapshot>> held_;
+  std::string refused_key_, refusal_;
 };
 
 SnapshotCache& snapshot_cache() {
@@ -207,17 +233,21 @@ bool hdf5_isolation_enabled() { return step_limit() > 0; }
 
 void forget_hdf5_snapshots() { snapshot_cache().clear(); }
 
-std::shared_ptr<const H5Snapshot> read_hdf5_isolated(const std::string& path) {
-  double limit = step_limit();
-  struct stat info {};
-  std::string key;
-  if (::stat(path.c_str(), &info) == 0)
-    key = cat(path, '\n', info.st_dev, ':', info.st_ino, ':', info.st_size, ':', info.st_mtim.tv_sec, '.', info.st_mtim.tv_nsec);
-  if (auto cached = key.empty() ? nullptr : snapshot_cache().find(key)) return cached;
+namespace {
+
+// What reading a file in a child concluded: its snapshot, or why the file is refused.
+struct Outcome {
+  std::shared_ptr<const H5Snapshot> snapshot;
+  std::string refusal;
+};
+
+// Throws IoError only when no child could be started (pipe, fork): that says nothing about the file.
+Outcome read_in_child_process(const std::string& path, double limit) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
     throw IoError(cat(path, ": cannot start the process that reads it (pipe: ", std::strerror(errno),
                       "); TWEEDIE_HDF5_VET=off reads it in this process"));
+  const pid_t parent = ::getpid();
   pid_t child = ::fork();
   if (child < 0) {
     int error = errno;
@@ -227,26 +257,53 @@ std::shared_ptr<const H5Snapshot> read_hdf5_isolated(const std::string& path) {
                       "); TWEEDIE_HDF5_VET=off reads it in this process"));
   }
   if (child == 0) {
+    // A child spinning in libhdf5 would outlive a parent killed meanwhile: die with it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) _exit(0);  // the parent died before prctl took effect
     ::close(fds[0]);
     read_in_child(path, fds[1]);
   }
   ::close(fds[1]);
   Report r = watch(child, fds[0], limit);
   if (r.stalled)
-    throw IoError(cat(path, ": corrupt HDF5 file? reading ", r.last_step, " took longer than ", limit,
-                      " s and was stopped (TWEEDIE_HDF5_VET sets this limit in seconds)"));
+    return {nullptr, cat(path, ": corrupt HDF5 file? reading ", r.last_step, " took longer than ", limit,
+                         " s and was stopped (TWEEDIE_HDF5_VET sets this limit in seconds)")};
   bool clean_exit = WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
   if (r.answered && clean_exit) {
-    if (!r.error.empty()) throw IoError(r.error);
-    auto snapshot = std::make_shared<const H5Snapshot>(decode(r.snapshot.data(), r.snapshot.size(), path));
-    if (!key.empty()) snapshot_cache().keep(key, snapshot, std::uint64_t(info.st_size));
-    return snapshot;
+    if (!r.error.empty()) return {nullptr, r.error};
+    try {
+      return {std::make_shared<const H5Snapshot>(decode(r.snapshot.data(), r.snapshot.size(), path)), ""};
+    } catch (const IoError& e) {
+      return {nullptr, e.what()};
+    }
   }
   if (WIFSIGNALED(r.status))
-    throw IoError(cat(path, ": corrupt HDF5 file: the HDF5 library crashed (", strsignal(WTERMSIG(r.status)),
-                      ") reading ", r.last_step, "; it was reading in a separate process, which alone died"));
-  throw IoError(cat(path, ": corrupt HDF5 file: the process reading ", r.last_step, " ended with status ",
-                    WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1, " before it finished"));
+    return {nullptr, cat(path, ": corrupt HDF5 file: the HDF5 library crashed (", strsignal(WTERMSIG(r.status)), ") reading ",
+                         r.last_step, "; it was reading in a separate process, which alone died")};
+  return {nullptr, cat(path, ": corrupt HDF5 file: the process reading ", r.last_step, " ended with status ",
+                       WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1, " before it finished")};
+}
+
+}  // namespace
+
+std::shared_ptr<const H5Snapshot> read_hdf5_isolated(const std::string& path) {
+  const double limit = step_limit();
+  struct stat info {};
+  std::string key;
+  if (::stat(path.c_str(), &info) == 0)
+    key = cat(path, '\n', info.st_dev, ':', info.st_ino, ':', info.st_size, ':', info.st_mtim.tv_sec, '.', info.st_mtim.tv_nsec);
+  SnapshotCache& cache = snapshot_cache();
+  if (!key.empty()) {
+    if (auto cached = cache.find(key)) return cached;
+    if (auto refused = cache.refusal(key)) throw IoError(*refused);
+  }
+  Outcome o = read_in_child_process(path, limit);
+  if (!o.snapshot) {
+    if (!key.empty()) cache.refuse(key, o.refusal);
+    throw IoError(o.refusal);
+  }
+  if (!key.empty()) cache.keep(key, o.snapshot, std::uint64_t(info.st_size));
+  return o.snapshot;
 }
 
 }  // namespace tweedie

@@ -177,7 +177,10 @@ void decode_descr(Header& header, const std::string& what) {
 Header parse_header(std::string_view text, const std::string& what) {
   Header header;
   bool have_descr = false, have_order = false, have_shape = false;
-  for (auto& [key, value] : HeaderParser(text, what).parse_dict()) {
+  for (auto& item : HeaderParser(text, what).parse_dict()) {
+    // Named references rather than a structured binding: clang before 16 cannot capture bindings.
+    const std::string& key = item.first;
+    const HeaderValue& value = item.second;
     auto require = [&](HeaderValue::Kind kind, bool& seen, const char* kind_name) {
       if (seen) throw IoError(cat(what, ": malformed .npy header: key '", key, "' appears twice"));
       if (value.kind != kind) throw IoError(cat(what, ": malformed .npy header: '", key, "' must be ", kind_name));

@@ -247,6 +247,9 @@ std::unique_ptr<samplers::Operator> blur(Stage& s, const Signal& x, Device devic
   }
   std::string shape = s.required("shape", 0, "gauss or motion, as in blur:gauss:61:3; or kernel=FILE");
   std::int64_t size = positive(s, "size", s.required("size", 1, "the kernel's size in pixels, odd"));
+  // Checked before the kernel is made: a size from a typo must not allocate size^2 values first.
+  if (size > x.shape[1] || size > x.shape[2])
+    s.fail(cat("size=", size, " is larger than the ", x.shape[1], " x ", x.shape[2], " images"));
   if (shape == "gauss") {
     double sigma = s.number("sigma", s.required("sigma", 2, "the Gaussian's standard deviation in pixels"));
     if (!(sigma > 0)) s.fail(cat("sigma=", sigma, " must be positive"));

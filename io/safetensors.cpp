@@ -30,6 +30,19 @@ ElementType element_type(const std::string& name, const std::string& what) {
   throw IoError(cat(what, ": unsupported dtype \"", name, "\""));
 }
 
+// A JSON list of whole numbers that fit int64. nlohmann's get<> turns a float such as 1e21 into an
+// integer with a plain cast, undefined behaviour beyond the type's range, so each element is checked.
+std::vector<std::int64_t> integers(const json& list, const char* field, const std::string& what) {
+  if (!list.is_array()) throw IoError(cat(what, ": ", field, " must be a list of whole numbers, not ", list.dump()));
+  std::vector<std::int64_t> out;
+  for (const json& v : list) {
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<std::uint64_t>() >> 63 != 0))
+      throw IoError(cat(what, ": ", field, " holds ", v.dump(), ", not a whole number below 2^63"));
+    out.push_back(v.get<std::int64_t>());
+  }
+  return out;
+}
+
 struct Span {
   std::string name;
   std::uint64_t begin, end;
@@ -37,8 +50,9 @@ struct Span {
 
 }  // namespace
 
-TensorDict read_safetensors(const std::string& path) {
-  std::vector<std::uint8_t> bytes = read_file_bytes(path);
+TensorDict read_safetensors(const std::string& path) { return read_safetensors(read_file_bytes(path), path); }
+
+TensorDict read_safetensors(const std::vector<std::uint8_t>& bytes, const std::string& path) {
   if (bytes.size() < 8) throw IoError(cat(path, ": too short for a safetensors file (", bytes.size(), " bytes)"));
   std::uint64_t header_size;
   std::memcpy(&header_size, bytes.data(), 8);
@@ -61,10 +75,11 @@ TensorDict read_safetensors(const std::string& path) {
     const std::string what = cat(path, ": tensor '", name, "'");
     try {
       ElementType type = element_type(entry.at("dtype").get<std::string>(), what);
-      std::vector<std::int64_t> shape = entry.at("shape").get<std::vector<std::int64_t>>();
-      auto offsets = entry.at("data_offsets").get<std::vector<std::uint64_t>>();
-      if (offsets.size() != 2 || offsets[0] > offsets[1])
-        throw IoError(cat(what, ": data_offsets must be [begin, end] with begin <= end"));
+      std::vector<std::int64_t> shape = integers(entry.at("shape"), "shape", what);
+      const std::vector<std::int64_t> given = integers(entry.at("data_offsets"), "data_offsets", what);
+      if (given.size() != 2 || given[0] < 0 || given[0] > given[1])
+        throw IoError(cat(what, ": data_offsets must be [begin, end] with 0 <= begin <= end"));
+      const std::uint64_t offsets[2] = {std::uint64_t(given[0]), std::uint64_t(given[1])};
       if (offsets[1] > data_size)
         throw IoError(cat(what, ": data_offsets [", offsets[0], ", ", offsets[1], "] run past the end of the data (", data_size, " bytes)"));
       std::int64_t n = checked_numel(shape, element_size(type), what);

@@ -401,8 +401,7 @@ std::map<std::string, Storage> legacy_storages(const std::vector<std::uint8_t>& 
   return storages;
 }
 
-TensorDict read_legacy_checkpoint(const std::string& path) {
-  const std::vector<std::uint8_t> bytes = read_file_bytes(path);
+TensorDict read_legacy_checkpoint(const std::vector<std::uint8_t>& bytes, const std::string& path) {
   std::size_t pos = 0;
   check_legacy_header(bytes, pos, path);
   const Unpickled object = unpickle(bytes, pos, path);
@@ -430,9 +429,14 @@ bool starts_like_zip(const std::string& path) {
 
 TensorDict read_torch_checkpoint(const std::string& path) {
   if (starts_like_zip(path)) return read_zip_checkpoint(ZipArchive::open(path));
-  return read_legacy_checkpoint(path);
+  return read_legacy_checkpoint(read_file_bytes(path), path);
 }
 
 TensorDict read_torch_checkpoint(const ZipArchive& zip) { return read_zip_checkpoint(zip); }
+
+TensorDict read_torch_checkpoint(std::vector<std::uint8_t> bytes, const std::string& what) {
+  if (looks_like_zip(bytes)) return read_zip_checkpoint(ZipArchive::from_bytes(std::move(bytes), what));
+  return read_legacy_checkpoint(bytes, what);
+}
 
 }  // namespace tweedie

@@ -61,6 +61,13 @@ TEST_CASE("safetensors written by the safetensors library read back with types, 
   CHECK(b.at("bf16").to_f32("bf16") == std::vector<float>{-0.75f, 0.5f, 1.25f});
 }
 
+TEST_CASE("safetensors bytes in memory read as their file does") {
+  TensorDict d = read_safetensors(read_file_bytes(kData + "bf16.safetensors"), "upload.safetensors");
+  CHECK(d.at("bf16").to_f32("bf16") == std::vector<float>{-0.75f, 0.5f, 1.25f});
+  CHECK_THROWS_WITH_AS(read_safetensors(std::vector<std::uint8_t>(4), "upload.safetensors"),
+                       doctest::Contains("upload.safetensors: too short for a safetensors file"), IoError);
+}
+
 TEST_CASE("malformed safetensors files are refused with the reason") {
   TempDir dir;
   std::string path = dir.file("bad.safetensors");
@@ -102,6 +109,17 @@ TEST_CASE("malformed safetensors files are refused with the reason") {
   }
   SUBCASE("a negative dimension") {
     refused(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", 0, "negative dimension");
+  }
+  // Found by fuzzing (tools/fuzz): numbers that are not int64 (1e21, 2^64 - 1) reached nlohmann's
+  // integer conversion, a cast whose result is undefined out of range.
+  SUBCASE("a dimension or offset that is not a whole number of int64") {
+    refused(R"({"a":{"dtype":"F32","shape":[1.8e21],"data_offsets":[0,4]}})", 4, "tensor 'a': shape holds 1.8e+21, not a whole number below 2^63");
+    refused(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.5]}})", 4, "data_offsets holds 4.5");
+    refused(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,18446744073709551615]}})", 4, "data_offsets holds 18446744073709551615");
+    refused(R"({"a":{"dtype":"F32","shape":2,"data_offsets":[0,8]}})", 8, "shape must be a list of whole numbers, not 2");
+  }
+  SUBCASE("a negative offset") {
+    refused(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}})", 4, "0 <= begin <= end");
   }
   SUBCASE("an unsupported dtype") {
     refused(R"({"a":{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}})", 1, "unsupported dtype \"F8_E4M3\"");

@@ -133,6 +133,14 @@ TEST_CASE("read_checkpoint recognises both PyTorch formats from their first byte
   }
 }
 
+TEST_CASE("bytes in memory read as their file does, in both formats, named by `what` in errors") {
+  for (std::string name : {"torch_types.pt", "torch_types_legacy.pt"}) {
+    CAPTURE(name);
+    check_tensors(read_torch_checkpoint(read_file_bytes(fixture(name)), name), typed_tensors());
+  }
+  CHECK_THROWS_WITH_AS(read_torch_checkpoint(Bytes{'x', 'y'}, "upload.pt"), Contains("upload.pt: neither a zip archive nor a pickle"), IoError);
+}
+
 TEST_CASE("nested checkpoints flatten with slashes and skip everything that is not a tensor") {
   using E = ElementType;
   auto weight = [](double scale) { return grid(2, 3, [=](auto r, auto c) { return scale * (3.0 * r + c) / 4; }); };

@@ -148,6 +148,10 @@ TEST_CASE("operator spec mistakes are named") {
   CHECK(contains_text(error_of("inpaint::p=0.5", image), "field 1 is empty"));
   CHECK(contains_text(error_of("blur:disk:5", image), "unknown blur kernel 'disk'"));
   CHECK(contains_text(error_of("blur:gauss:5:-1", image), "sigma=-1 must be positive"));
+  // Found by fuzzing (tools/fuzz): huge kernel sizes used to allocate size^2 (gauss) or 64 size (motion)
+  // values before the size was compared with the image.
+  CHECK(contains_text(error_of("blur:gauss:999999999:1", image), "size=999999999 is larger than the 16 x 16 images"));
+  CHECK(contains_text(error_of("blur:motion:999999999:0.5", image), "size=999999999 is larger than the 16 x 16 images"));
   CHECK(contains_text(error_of("mri:R=0.5", image), "R=0.5 must be at least 1"));
   CHECK(contains_text(error_of("mri:R=4:centre=99", image), "centre=99 does not fit"));
   CHECK(contains_text(error_of("sr:2", vec), "sr acts on images (C, H, W), but x items are (10)"));

@@ -33,3 +33,12 @@ TEST_CASE("corrupted model and prior files are refused by info and sample within
     CHECK_FALSE(fs::exists(out));
   }
 }
+
+TEST_CASE("the process reading a file dies with its parent, even while libhdf5 spins") {
+  // prior-01.h5 makes libhdf5 spin; with a 30 s step limit the child would spin on after a parent
+  // killed outright, were it not tied to the parent's life.
+  std::string file = data("hdf5-crashers/prior-01.h5");
+  Run r = run_shell(cat("(TWEEDIE_HDF5_VET=30 ", TWEEDIE_CLI, " info ", file, " & p=$!; sleep 0.3; kill -9 $p; wait $p; sleep 0.3; ",
+                        "echo left=$(ps -eo stat=,comm= | awk '$2 == \"tweedie\" && $1 !~ /Z/' | wc -l))"));  // zombies are dead
+  CHECK_MESSAGE(contains(r.out, "left=0"), r.out);
+}

@@ -34,6 +34,13 @@ function(tweedie_target_flags target)
                                              -fno-sanitize-recover=undefined)
     target_link_options(${target} PRIVATE -fsanitize=address,undefined)
   endif()
+  # Coverage instrumentation for libFuzzer everywhere; only the fuzz_* executables link libFuzzer's
+  # main (-fsanitize=fuzzer, tools/fuzz/CMakeLists.txt).
+  if(TWEEDIE_FUZZ)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=undefined)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
 endfunction()
 
 # A single-source kernel file holds the per-element math once and a loop over it that runs on the host
