@@ -328,6 +328,12 @@ struct PoissonLogLikelihood {
 // d/dz: exp link y - s e^z; softplus link (y / softplus(z) - s) sigmoid(z), with the ratio
 // sigmoid(z) / softplus(z) (which tends to 1 as z -> -inf, where both underflow) taken as 1 - e^z / 2
 // below -30 (error e^2z / 12).
+TW_HD inline double poisson_score(double k, RateLink link, double scale, double x) {
+  if (link == RateLink::exp) return k - scale * exp(x);
+  double ratio = x < -30 ? 1 - 0.5 * exp(x) : sigmoid_d(x) / softplus_d(x);
+  return k * ratio - scale * sigmoid_d(x);
+}
+
 struct PoissonGradient {
   const float* y;
   const float* z;
@@ -341,13 +347,7 @@ struct PoissonGradient {
       g[i] = 0.0f;
       return;
     }
-    double k = y[i], x = z[i];
-    if (link == RateLink::exp) {
-      g[i] = float(k - scale * exp(x));
-      return;
-    }
-    double ratio = x < -30 ? 1 - 0.5 * exp(x) : sigmoid_d(x) / softplus_d(x);
-    g[i] = float(k * ratio - scale * sigmoid_d(x));
+    g[i] = float(poisson_score(y[i], link, scale, z[i]));
   }
 };
 
@@ -392,6 +392,11 @@ struct BinomialLogLikelihood {
 
 // d/dz = y sigmoid(-z) - (n - y) s sigmoid(z) sigmoid(-z) / q, and sigmoid(-z) / q = 1 / (1 + (1 - s) e^z)
 // (e^z capped at e^700 so that s = 1 gives 0 * finite); for s = 1 this is y - n sigmoid(z).
+TW_HD inline double binomial_score(double k, double n, double scale, double x) {
+  double share = 1.0 / (1.0 + (1 - scale) * exp(x < 700 ? x : 700.0));
+  return k * sigmoid_d(-x) - (n - k) * scale * sigmoid_d(x) * share;
+}
+
 struct BinomialGradient {
   const float* y;
   const float* z;
@@ -405,9 +410,7 @@ struct BinomialGradient {
       g[i] = 0.0f;
       return;
     }
-    double k = y[i], n = trials[c], x = z[i];
-    double share = 1.0 / (1.0 + (1 - scale) * exp(x < 700 ? x : 700.0));
-    g[i] = float(k * sigmoid_d(-x) - (n - k) * scale * sigmoid_d(x) * share);
+    g[i] = float(binomial_score(y[i], trials[c], scale, z[i]));
   }
 };
 

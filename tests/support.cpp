@@ -154,4 +154,12 @@ std::vector<double> transpose_dense(const std::vector<double>& a, std::int64_t r
   return t;
 }
 
+std::vector<double> random_covariance(std::int64_t d, std::uint64_t seed, double floor) {
+  std::vector<double> b = uniform(std::size_t(d * d), seed);
+  std::vector<double> c = multiply_dense(b, transpose_dense(b, d, d), d, d, d);
+  for (double& v : c) v /= double(d);
+  for (std::int64_t i = 0; i < d; ++i) c[std::size_t(i * d + i)] += floor;
+  return c;
+}
+
 }  // namespace tweedie::test

@@ -40,6 +40,8 @@ std::vector<double> solve_dense(std::vector<double> a, std::vector<double> b, st
 std::vector<double> multiply_dense(const std::vector<double>& a, const std::vector<double>& b, std::int64_t rows, std::int64_t inner,
                                    std::int64_t cols);
 std::vector<double> transpose_dense(const std::vector<double>& a, std::int64_t rows, std::int64_t cols);
+// A random covariance B B^T / d + floor I, B (d x d) uniform in [-1, 1] from `seed`.
+std::vector<double> random_covariance(std::int64_t d, std::uint64_t seed, double floor = 0.1);
 double max_relative_error(const std::vector<std::complex<double>>& got, const std::vector<std::complex<double>>& want,
                           double floor = 1e-30);
 

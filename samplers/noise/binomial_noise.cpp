@@ -48,6 +48,12 @@ class BinomialNoise final : public NoiseModel {
                             n, g);
   }
 
+  bool count_model(CountModel& out) const override {
+    out.law = {CountFamily::binomial, CountLink::sigmoid, scale_};
+    out.trials = {trials_, trials_device_};
+    return true;
+  }
+
   void validate(Context& ctx, const Tensor& y, const Tensor& observed, std::string_view where) const override {
     (void)ctx;
     nc::HostObservation h = nc::host_observation(where, "Binomial", y, observed, false);

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kernels/count_evidence.h"
 #include "kernels/random.h"
 #include "runtime/context.h"
 #include "runtime/tensor.h"
@@ -40,6 +41,10 @@ class NoiseModel {
   // Gaussian models: the noise variance of each observed entry (output item shape, f32), for methods
   // that need the covariance (MMPS). Undefined for other models.
   virtual Tensor gaussian_variance(Context& ctx, const Shape& item) const { (void)ctx, (void)item; return {}; }
+  // Count models: their family, link, scale and trials (per-entry trials on the device the model was
+  // built for), for methods that need more than log p and its gradient (the evidence trick, MMPS for
+  // counts). False for other models.
+  virtual bool count_model(CountModel& out) const { (void)out; return false; }
 };
 
 // y = z + sigma n, n standard normal (each real and imaginary part for complex z).

@@ -40,6 +40,12 @@ class PoissonNoise final : public NoiseModel {
     poisson_noise_gradient(ctx, y, z, rate_link(), scale_, nc::entry_tensor(ctx, kModel, "observed", observed, z, n), n, g);
   }
 
+  bool count_model(CountModel& out) const override {
+    out.law = {CountFamily::poisson, link_ == Link::exp ? CountLink::exp : CountLink::softplus, scale_};
+    out.trials = {};
+    return true;
+  }
+
   void validate(Context& ctx, const Tensor& y, const Tensor& observed, std::string_view where) const override {
     (void)ctx;
     nc::HostObservation h = nc::host_observation(where, "Poisson", y, observed, false);

@@ -16,32 +16,28 @@ namespace {
 
 constexpr const char* kName = "dps";
 
-// Which distance the noise model calls for (dps.h). The Poisson rate's scale and link come from the
-// model's canonical spec string, "poisson:scale=S:link=L", the one place the interface exposes them.
+// Which distance the noise model calls for (dps.h).
 struct Distance {
-  enum class Kind { gaussian, poisson } kind = Kind::gaussian;
-  double scale = 1;
-  Link link = Link::exp;
+  enum class Kind { gaussian, poisson, binomial } kind = Kind::gaussian;
+  CountModel counts;
 };
 
 Distance distance_of(Context& ctx, const Likelihood& lik) {
   const NoiseModel& noise = lik.noise();
   // Gaussian models are the ones that report a variance (whatever their description says).
   if (noise.gaussian_variance(ctx, lik.op().output().shape).defined()) return {};
-  const std::string spec = noise.describe();
-  const std::string scale_key = "poisson:scale=", link_key = ":link=";
-  const std::size_t at = spec.find(link_key);
-  if (spec.rfind(scale_key, 0) == 0 && at != std::string::npos) {
-    Distance d;
-    d.kind = Distance::Kind::poisson;
-    d.scale = std::stod(spec.substr(scale_key.size(), at - scale_key.size()));
-    const std::string link = spec.substr(at + link_key.size());
-    if (link == "exp") d.link = Link::exp;
-    else if (link == "softplus") d.link = Link::softplus;
-    else throw ArgumentError(cat(kName, ": unknown Poisson link in '", spec, "'"));
-    return d;
-  }
-  throw ArgumentError(cat(kName, ": needs Gaussian or Poisson noise, not '", spec, "'"));
+  Distance d;
+  if (!noise.count_model(d.counts)) throw ArgumentError(cat(kName, ": needs Gaussian, Poisson or Binomial noise, not '", noise.describe(), "'"));
+  d.kind = d.counts.law.family == CountFamily::poisson ? Distance::Kind::poisson : Distance::Kind::binomial;
+  return d;
+}
+
+// The number of trials of every entry of an (n, output...) batch.
+Tensor trials_of(Context& ctx, const Operator& op, const CountModel& m, std::int64_t n) {
+  Tensor t = op.make_output(n, ctx.device());
+  fill(ctx, t, m.trials.per_entry.defined() ? 1.0f : float(m.trials.value));
+  if (m.trials.per_entry.defined()) multiply_repeated(ctx, t, m.trials.per_entry, t);
+  return t;
 }
 
 // The flat f32 rows (N, per) of a batch, complex entries as two reals.
@@ -66,18 +62,40 @@ std::vector<double> distance_and_gradient(Context& ctx, const Likelihood& lik, c
   const std::int64_t n = check_pair(ctx, lik, y, x0);
   Tensor z = op.make_output(n, ctx.device());
   op.apply(ctx, x0, z);
-  // r = y - z (Gaussian) or (y - mu) / sqrt(y + 1) (Poisson), zero where nothing is observed.
-  Tensor r = op.make_output(n, ctx.device()), mu, root;
+  // r = y - z (Gaussian), (y - mu) / sqrt(y + 1) (Poisson) or (y - mu) / sqrt(n p (1 - p)) with
+  // p = (y + 1) / (n + 2) (Binomial), zero where nothing is observed.
+  Tensor r = op.make_output(n, ctx.device()), mu, root, trials;
+  const double s = kind.counts.law.scale;
   if (kind.kind == Distance::Kind::gaussian) {
     Tensor out = rows_of(r, n);  // complex entries as their two real parts
     sub(ctx, rows_of(y, n), rows_of(z, n), out);
   } else {
     mu = op.make_output(n, ctx.device());
-    unary(ctx, kind.link == Link::exp ? UnaryOp::exp : UnaryOp::softplus, z, mu);
-    scale(ctx, mu, float(kind.scale));
     root = op.make_output(n, ctx.device());
-    fill(ctx, root, 1.0f);
-    add(ctx, root, y, root);
+    if (kind.kind == Distance::Kind::poisson) {
+      unary(ctx, kind.counts.law.link == CountLink::exp ? UnaryOp::exp : UnaryOp::softplus, z, mu);
+      scale(ctx, mu, float(s));
+      fill(ctx, root, 1.0f);
+      add(ctx, root, y, root);
+    } else {
+      trials = trials_of(ctx, op, kind.counts, n);
+      unary(ctx, UnaryOp::sigmoid, z, mu);
+      scale(ctx, mu, float(s));
+      mul(ctx, mu, trials, mu);
+      // n p (1 - p) = (y + 1) (n - y + 1) n / (n + 2)^2
+      Tensor other = op.make_output(n, ctx.device());
+      fill(ctx, root, 1.0f);
+      add(ctx, root, y, root);  // y + 1
+      fill(ctx, other, 1.0f);
+      add(ctx, other, trials, other);
+      sub(ctx, other, y, other);  // n - y + 1
+      mul(ctx, root, other, root);
+      mul(ctx, root, trials, root);
+      fill(ctx, other, 2.0f);
+      add(ctx, other, trials, other);  // n + 2
+      div(ctx, root, other, root);
+      div(ctx, root, other, root);
+    }
     unary(ctx, UnaryOp::sqrt, root, root);
     sub(ctx, y, mu, r);
     div(ctx, r, root, r);
@@ -90,12 +108,20 @@ std::vector<double> distance_and_gradient(Context& ctx, const Likelihood& lik, c
   std::vector<double> f(d.size());
   for (std::size_t i = 0; i < d.size(); ++i) f[i] = d[i] > 0 ? -1.0 / d[i] : 0.0;
   axpby_rows(ctx, f, r, std::vector<double>(f.size(), 0.0), *dz);
-  if (kind.kind == Distance::Kind::poisson) {
-    // mu' = mu for the exp link, scale sigmoid(z) for softplus.
+  if (kind.kind != Distance::Kind::gaussian) {
+    // mu' = mu for the exp link, s sigmoid(z) for softplus; n s sigmoid(z) sigmoid(-z) for Binomial.
     Tensor& slope = mu;
-    if (kind.link == Link::softplus) {
+    if (kind.kind == Distance::Kind::binomial) {
+      Tensor other = op.make_output(n, ctx.device());
       unary(ctx, UnaryOp::sigmoid, z, slope);
-      scale(ctx, slope, float(kind.scale));
+      unary(ctx, UnaryOp::neg, z, other);
+      unary(ctx, UnaryOp::sigmoid, other, other);
+      mul(ctx, slope, other, slope);
+      scale(ctx, slope, float(s));
+      mul(ctx, slope, trials, slope);
+    } else if (kind.counts.law.link == CountLink::softplus) {
+      unary(ctx, UnaryOp::sigmoid, z, slope);
+      scale(ctx, slope, float(s));
     }
     mul(ctx, *dz, slope, *dz);
     div(ctx, *dz, root, *dz);

@@ -15,7 +15,9 @@
 // in place of the Poisson; the +1 keeps zero counts finite, and the factor 2 is absorbed in zeta. (The
 // reference code instead multiplies the unweighted |y - z| by the mean of 1 / |y|, which a single zero
 // count makes infinite.)
-// Other noise models (binomial) are refused.
+//   Binomial noise   d = |(y - n p(z)) / sqrt(n q (1 - q))|   p = scale sigmoid(z), q = (y + 1) / (n + 2):
+//                                                        the same idea, the Binomial variance at the
+//                                                        smoothed observed rate (not in the paper).
 //
 // Every sampler kind works. The gradient is that of E at the step's start x_t: a Heun-type step's
 // second denoiser evaluation (ode-heun, edm-heun) is a plain forward pass and is not differentiated;

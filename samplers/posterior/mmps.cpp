@@ -9,6 +9,7 @@
 #include "runtime/memory.h"
 #include "samplers/finite.h"
 #include "samplers/gaussian_denoiser.h"
+#include "samplers/posterior/observation_batch.h"
 
 namespace tweedie::samplers {
 
@@ -68,7 +69,6 @@ class MmpsDenoiser final : public Denoiser {
     throw ArgumentError(cat(kName, ": the posterior denoiser has no JVP or VJP (samplers use only denoise)"));
   }
   void set_variance(const Tensor& variance);
-  Tensor observations(Context& ctx, std::int64_t n) const;
 
   std::shared_ptr<const Denoiser> prior_;
   std::shared_ptr<const Operator> op_;
@@ -99,27 +99,11 @@ void MmpsDenoiser::set_variance(const Tensor& variance) {
   variance_ = Tensor::from_host(std::span<const float>(v), out.shape, variance.device());
 }
 
-// y for a batch of n: the n observations, or the one observation repeated for every item.
-Tensor MmpsDenoiser::observations(Context& ctx, std::int64_t n) const {
-  if (y_.device() != ctx.device())
-    throw DeviceError(cat(kName, ": y is on ", y_.device().str(), " but the context runs on ", ctx.device().str()));
-  if (y_.dim(0) == n) return y_;
-  if (y_.dim(0) != 1)
-    throw ShapeError(cat(kName, ": y holds ", y_.dim(0), " observations but the batch has ", n, " items (expected ", n, " or 1)"));
-  Tensor one = real_view(y_).reshape({real_view(y_).numel()});
-  Tensor rep = Tensor::empty({n, one.numel()}, ctx.device());
-  fill(ctx, rep, 1.0f);
-  multiply_repeated(ctx, rep, one, rep);
-  Tensor y = op_->make_output(n, ctx.device());
-  copy_bytes(y.raw_data(), ctx.device(), rep.raw_data(), ctx.device(), y.nbytes());
-  return y;
-}
-
 void MmpsDenoiser::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0) const {
   if (!xt.defined() || xt.rank() < 1) throw ShapeError(cat(kName, ": x_t must be a batch (N, ", item_shape().str().substr(1)));
   const std::int64_t n = xt.dim(0);
   const Device dev = ctx.device();
-  const Tensor y = observations(ctx, n);
+  const Tensor y = observation_batch(ctx, *op_, y_, n, kName);
   if (variance_.device() != dev)
     throw DeviceError(cat(kName, ": the noise variance is on ", variance_.device().str(), " but the context runs on ", dev.str()));
   const Tensor& seen = op_->observed();

@@ -36,15 +36,6 @@ double psnr(const std::vector<double>& x, const std::vector<double>& truth) {
 
 Shape batch_of(std::int64_t n, const Shape& item_shape) { return batched(n, item_shape); }
 
-// A random covariance B B^T / d + floor I.
-Matrix random_covariance(std::int64_t d, std::uint64_t seed, double floor) {
-  std::vector<double> b = test::uniform(d * d, seed);
-  Matrix s = test::multiply_dense(b, test::transpose_dense(b, d, d), d, d, d);
-  for (std::int64_t i = 0; i < d * d; ++i) s[i] /= double(d);
-  for (std::int64_t i = 0; i < d; ++i) s[i * d + i] += floor;
-  return s;
-}
-
 // A dense-matrix problem y = A x + s n: A (m, d) with entries in [-1, 1], as an operator and in double.
 struct MatrixProblem {
   std::int64_t m, d;
@@ -307,7 +298,7 @@ TEST_CASE("RED with a Gaussian prior converges to its closed-form fixed point") 
   prior.kind = GaussianPrior::Covariance::dense;
   prior.item_shape = {d};
   prior.mean = test::uniform(d, 52, -0.5, 0.5);
-  prior.cov = random_covariance(d, 53, 0.1);
+  prior.cov = test::random_covariance(d, 53, 0.1);
   auto den = denoiser(prior);
   // D(x) = mu + W (x - mu) with W = S (S + level^2 I)^{-1}; the fixed point of RED solves
   // (A^T A / s^2 + lambda (I - W)) x = A^T y / s^2 + lambda (I - W) mu.
@@ -342,7 +333,7 @@ TEST_CASE("RED with Poisson noise stops where the RED gradient vanishes") {
   prior.kind = GaussianPrior::Covariance::dense;
   prior.item_shape = {d};
   prior.mean.assign(d, 0.0);
-  prior.cov = random_covariance(d, 62, 0.2);
+  prior.cov = test::random_covariance(d, 62, 0.2);
   auto den = denoiser(prior);
   Tensor truth = test::upload(test::uniform(n * d, 63, -1, 1), {n, d}), y = Tensor::empty({n, m}, test::device());
   lik.simulate(test::context(), truth, RandomStream{6, 0}, y);

@@ -128,6 +128,8 @@ TEST_CASE("DPS gradient matches central differences of |y - A(E[x|x_t])| through
       CHECK(gradient_error(prior, poisson, observe(poisson, x, 10), xt, t, 1e-2) < 2e-3);
       Likelihood softplus(op, make_poisson_noise(5.0, Link::softplus));
       CHECK(gradient_error(prior, softplus, observe(softplus, x, 11), xt, t, 1e-2) < 2e-3);
+      Likelihood binomial(op, make_binomial_noise(test::upload(std::vector<double>{4, 20, 9}, Shape{m}), 0.8, "binomial", test::device()));
+      CHECK(gradient_error(prior, binomial, observe(binomial, x, 12), xt, t, 1e-2) < 2e-3);
     }
   }
   SUBCASE("stationary image prior, inpainting mask (unobserved entries do not count)") {
@@ -293,9 +295,16 @@ TEST_CASE("DPS refuses mismatched observations, negative zeta and noise models i
   dps.zeta = -1;
   CHECK_THROWS_WITH_AS(sample_dps(ctx, pb.denoiser, pb.lik, pb.y(4), dps, o, 4, 1), doctest::Contains("zeta"), ArgumentError);
   dps.zeta = 1;
-  Likelihood binomial(pb.op, make_binomial_noise(10, 1.0));
-  Tensor counts = Tensor::zeros({4, 1}, test::device());
-  CHECK_THROWS_WITH_AS(sample_dps(ctx, pb.denoiser, binomial, counts, dps, o, 4, 1), doctest::Contains("Gaussian or Poisson"),
+  // A noise model that is neither Gaussian nor a count model.
+  struct Laplace final : NoiseModel {
+    std::string describe() const override { return "laplace"; }
+    void sample(Context&, const Tensor&, const Tensor&, RandomStream, Tensor&) const override {}
+    std::vector<double> log_likelihood(Context&, const Tensor&, const Tensor&, const Tensor&) const override { return {}; }
+    void gradient(Context&, const Tensor&, const Tensor&, const Tensor&, Tensor&) const override {}
+    void validate(Context&, const Tensor&, const Tensor&, std::string_view) const override {}
+  };
+  Likelihood laplace(pb.op, std::make_shared<Laplace>());
+  CHECK_THROWS_WITH_AS(sample_dps(ctx, pb.denoiser, laplace, pb.y(4), dps, o, 4, 1), doctest::Contains("Gaussian, Poisson or Binomial"),
                        ArgumentError);
   // An operator for other items than the prior's.
   auto wide = std::shared_ptr<const Operator>(

@@ -69,17 +69,6 @@ struct Problem {
   int y_dim = 0;             // real dimension of the output: the most CG iterations can need
 };
 
-Matrix dense_covariance(std::int64_t d, std::uint64_t seed) {
-  std::vector<double> b = test::uniform(std::size_t(d * d), seed);
-  Matrix c(std::size_t(d * d), 0.0);
-  for (std::int64_t i = 0; i < d; ++i)
-    for (std::int64_t j = 0; j < d; ++j) {
-      for (std::int64_t k = 0; k < d; ++k) c[i * d + j] += b[i * d + k] * b[j * d + k] / double(d);
-      if (i == j) c[i * d + j] += 0.1;
-    }
-  return c;
-}
-
 // An even power spectrum on (1, h, w) and its covariance F^H diag(p) F.
 GaussianPrior stationary_prior(std::int64_t h, std::int64_t w, std::uint64_t seed, Matrix& dense) {
   const std::int64_t d = h * w;
@@ -118,7 +107,7 @@ Problem make_problem(const std::string& kind, std::unique_ptr<Process> process =
     gp.kind = Cov::dense;
     gp.item_shape = in.shape;
     gp.mean = test::uniform(std::size_t(pb.d), 11, -1, 1);
-    gp.cov = dense_covariance(pb.d, 12);
+    gp.cov = test::random_covariance(pb.d, 12);
     pb.s = gp.cov;
   } else {
     pb.d = 64;

@@ -1,6 +1,7 @@
 // `tweedie solve`: posterior samples, mean and standard deviation for observations y = noise(A(x)),
-// with a diffusion prior (MMPS, DPS) or a classical baseline (MAP with Tikhonov or TV, PnP-ADMM, RED);
-// HDF5 results, PNGs and one JSON line of metrics.
+// with a diffusion prior (MMPS, DPS, and for counts the evidence trick), exact MCMC for Gaussian priors
+// (elliptical slice sampling), or a classical baseline (MAP with Tikhonov or TV, PnP-ADMM, RED); HDF5
+// results, PNGs and one JSON line of metrics.
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,7 +23,9 @@
 #include "runtime/timer.h"
 #include "samplers/metrics.h"
 #include "samplers/posterior/baselines.h"
+#include "samplers/posterior/count_posterior.h"
 #include "samplers/posterior/dps.h"
+#include "samplers/posterior/ess.h"
 #include "samplers/posterior/mmps.h"
 
 namespace tweedie::cli {
@@ -34,6 +37,8 @@ struct SolveFlags {
   samplers::MmpsOptions mmps;
   samplers::DpsOptions dps;
   samplers::BaselineOptions baseline;
+  samplers::CountPosteriorOptions counts;
+  samplers::EssOptions ess;
   std::int64_t samples = 1, batch = 0;
   std::uint64_t seed = 0;
   int threads = 0;
@@ -42,7 +47,14 @@ struct SolveFlags {
   const CLI::App* command = nullptr;
 };
 
-bool sampling_method(const std::string& m) { return m == "mmps" || m == "dps"; }
+const char* kMethods = "mmps, dps, evidence, ess, map-tikhonov, map-tv, pnp, red";
+bool known_method(const std::string& m) {
+  for (const char* k : {"mmps", "dps", "evidence", "ess", "map-tikhonov", "map-tv", "pnp", "red"})
+    if (m == k) return true;
+  return false;
+}
+// Methods that run a diffusion sampler, --samples draws per observation.
+bool sampling_method(const std::string& m) { return m == "mmps" || m == "dps" || m == "evidence"; }
 
 // The observations and the likelihood that explains them: an observation file (tweedie simulate), or a
 // plain dataset with --operator and --noise.
@@ -78,17 +90,25 @@ void run_solve(const SolveFlags& f) {
   Context ctx(device, f.threads);
   const bool sampling = sampling_method(f.method);
   const bool needs_prior = f.method != "map-tikhonov" && f.method != "map-tv";
-  if (f.method != "mmps" && f.method != "dps" && f.method != "map-tikhonov" && f.method != "map-tv" && f.method != "pnp" && f.method != "red")
-    throw ArgumentError(cat("--method ", f.method, ": one of mmps, dps, map-tikhonov, map-tv, pnp, red"));
+  if (!known_method(f.method)) throw ArgumentError(cat("--method ", f.method, ": one of ", kMethods));
   if (f.samples < 1) throw ArgumentError(cat("--samples ", f.samples, ": need at least 1"));
+  if (f.method == "ess" && f.samples != 1)
+    throw ArgumentError("--samples: --method ess keeps chains x (iterations - burn-in) / thin draws per observation; set those instead");
   if (!sampling && f.samples != 1) throw ArgumentError(cat("--samples: ", f.method, " gives one estimate per observation"));
   if (needs_prior && f.prior.empty()) throw ArgumentError(cat("--method ", f.method, " needs --prior"));
+  const std::string& v = f.counts.variance;
+  if (v != "auto" && v != "exact" && v != "probes" && v != "heuristic" && v != "none")
+    throw ArgumentError(cat("--variance ", v, ": one of auto, exact, probes, heuristic, none"));
+  if (f.counts.probes < 1) throw ArgumentError(cat("--probes ", f.counts.probes, ": need at least 1"));
+  if (!(f.counts.clip >= 0) || !std::isfinite(f.counts.clip)) throw ArgumentError(cat("--clip ", f.counts.clip, ": need a finite value >= 0 (0: no clipping)"));
 
   std::shared_ptr<samplers::Denoiser> prior;
   samplers::Signal x{{}, DType::f32};
   if (!f.prior.empty()) {
     DenoiserOptions o;
     o.process_spec = f.process;
+    // ess never diffuses: an exact prior's process is irrelevant to it, so none has to be named.
+    if (f.method == "ess" && o.process_spec.empty()) o.process_spec = "vp";
     o.clamp = f.clamp;
     if (!f.label.empty()) o.labels = parse_integers("--label", f.label);
     prior = load_denoiser(f.prior, o, device);
@@ -107,16 +127,33 @@ void run_solve(const SolveFlags& f) {
     throw ShapeError(cat("--y ", obs.path, ": the unknowns are ", obs.x.str(), " but the prior's items are ", prior->item_shape().str()));
   if (obs.x.dtype != DType::f32) throw ArgumentError(cat("--y ", obs.path, ": complex unknowns (x_dtype c64) need a prior on complex images, which tweedie does not have yet"));
   const samplers::Operator& op = *obs.op.op;
-  const std::int64_t m = obs.y.dim(0), per = f.samples, total = m * per;
+  const std::int64_t m = obs.y.dim(0);
+  samplers::EssOptions ess = f.ess;
+  if (f.method == "ess") ess.iterations = f.command->count("--iterations") ? f.baseline.iterations : 2000;
+  if (f.method == "ess" && (ess.chains < 1 || ess.thin < 1 || ess.burn_in < 0 || ess.burn_in >= ess.iterations))
+    throw ArgumentError(cat("--method ess: need --chains >= 1, --thin >= 1 and 0 <= --burn-in < --iterations (got --chains ", ess.chains,
+                            ", --thin ", ess.thin, ", --burn-in ", ess.burn_in, ", --iterations ", ess.iterations, ")"));
+  const std::int64_t per = f.method == "ess" ? std::int64_t(ess.chains) * ((ess.iterations - ess.burn_in + ess.thin - 1) / std::max(ess.thin, 1))
+                                             : f.samples;
+  const std::int64_t total = m * per;
   if (!obs.noise.noise)
     throw ArgumentError(cat("--y ", obs.path, ": the noise model is none, so there is no likelihood to solve with; give --noise (gaussian:sigma=S, ...)"));
   samplers::Likelihood lik(obs.op.op, obs.noise.noise);
   Tensor variance;
+  CountModel count_model;
+  const bool counts = obs.noise.noise->count_model(count_model);
   if (f.method == "mmps") {
     variance = obs.noise.noise->gaussian_variance(ctx, op.output().shape);
-    if (!variance.defined())
-      throw ArgumentError(cat("--method mmps needs Gaussian noise, not ", obs.noise.noise->describe(), "; --method dps handles any noise model"));
+    if (!variance.defined() && !counts)
+      throw ArgumentError(cat("--method mmps needs Gaussian, Poisson or Binomial noise, not ", obs.noise.noise->describe(),
+                              "; --method dps handles any noise model"));
   }
+  if (f.method == "evidence" && !counts)
+    throw ArgumentError(cat("--method evidence is for count data (Poisson or Binomial noise), not ", obs.noise.noise->describe(),
+                            "; use --method mmps for Gaussian noise"));
+  const samplers::GaussianDenoiser* gaussian = dynamic_cast<const samplers::GaussianDenoiser*>(prior.get());
+  if (f.method == "ess" && !gaussian)
+    throw ArgumentError(cat("--method ess samples exactly from Gaussian priors only, and --prior ", f.prior, " is not an exact Gaussian prior file"));
   Tensor truth;
   if (!f.truth.empty()) {
     truth = read_dataset("--truth", parse_dataset_ref("--truth", f.truth, "x"), device);
@@ -132,7 +169,13 @@ void run_solve(const SolveFlags& f) {
   const std::int64_t batch = f.batch > 0 ? f.batch : total;
   const bool progress = !f.quiet && ::isatty(STDERR_FILENO);
   RunCheckpoint checkpoint(f.checkpoint, "solve", run_settings(*f.command, {f.prior, f.y.substr(0, f.y.find(':'))}), all, prior.get());
-  for (std::int64_t first = checkpoint.finished_rows(); first < total; first += batch) {
+  samplers::EssReport ess_report;
+  if (f.method == "ess") {
+    // Every chain of every observation in one lockstep batch; --batch and checkpoints do not apply.
+    if (!f.checkpoint.path.empty()) throw ArgumentError("--checkpoint: --method ess runs in one pass and has no checkpoints");
+    all.copy_from(samplers::elliptical_slice_sampling(ctx, *gaussian, lik, obs.y, ess, f.seed, &ess_report));
+  }
+  for (std::int64_t first = f.method == "ess" ? total : checkpoint.finished_rows(); first < total; first += batch) {
     const std::int64_t n = std::min(batch, total - first);
     Tensor y = observations_for(obs.y, first, n, per);
     Tensor result;
@@ -144,7 +187,15 @@ void run_solve(const SolveFlags& f) {
           std::fprintf(stderr, "\r%s items %lld-%lld of %lld  step %d/%d  %.2f steps/s  ETA %.0f s   ", f.method.c_str(), (long long)first,
                        (long long)(first + n - 1), (long long)total, s.step + 1, s.steps, rate, (s.steps - s.step - 1) / rate);
         };
-      if (f.method == "mmps") {
+      if ((f.method == "mmps" && counts) || f.method == "evidence") {
+        samplers::CountPosteriorOptions o = f.counts;
+        o.method = f.method;
+        o.krylov = f.mmps.krylov;
+        o.by_vjp = f.mmps.by_vjp;
+        o.seed = f.seed;
+        auto posterior = samplers::make_count_posterior(prior, obs.op.op, obs.noise.noise, y, o);
+        result = samplers::sample(ctx, *posterior, f.sampler, n, f.seed, first, hook, {}, checkpoint.batch(ctx, first, n));
+      } else if (f.method == "mmps") {
         samplers::MmpsOptions o = f.mmps;
         o.solver = f.gmres ? "gmres" : "cg";
         auto posterior = samplers::make_mmps_denoiser(prior, obs.op.op, variance, y, o);
@@ -177,6 +228,10 @@ void run_solve(const SolveFlags& f) {
   nlohmann::json metrics{{"method", f.method}, {"operator", op.describe()}, {"noise", obs.noise.noise ? obs.noise.noise->describe() : "none"},
                          {"observations", m}, {"samples", per}, {"seconds", seconds}, {"peak_bytes", memory_stats(device).peak}};
   if (sampling) metrics["sampler"] = {{"kind", f.sampler.kind}, {"steps", f.sampler.steps}};
+  if (f.method == "ess")
+    metrics["mcmc"] = nlohmann::json{{"chains", ess.chains}, {"iterations", ess.iterations}, {"burn_in", ess.burn_in}, {"thin", ess.thin},
+                       {"rhat", ess_report.rhat}, {"ess", ess_report.ess}, {"shrinks_per_iteration", ess_report.shrinks_per_iteration},
+                       {"likelihood_evaluations", ess_report.likelihood_evaluations}, {"stuck_iterations", ess_report.stuck_iterations}};
   if (prior) metrics["network"] = {{"forward", prior->forward_count}, {"jvp", prior->jvp_count}, {"vjp", prior->vjp_count}};
   // Data consistency |y - A(mean)| / |y| per observation.
   Tensor a_mean = op.make_output(m, device);
@@ -237,11 +292,11 @@ void add_solve_command(CLI::App& app) {
   cmd->add_option("--operator", f->op, "Operator SPEC, when --y is not an observation file (see tweedie simulate --help)");
   cmd->add_option("--noise", f->noise, "Noise SPEC, when --y is not an observation file");
   cmd->add_option("--x-shape", f->x_shape, "Shape of one unknown item, C,H,W, when --y is not an observation file and there is no --prior");
-  cmd->add_option("--method", f->method, "mmps, dps, map-tikhonov, map-tv, pnp, red")->capture_default_str();
+  cmd->add_option("--method", f->method, kMethods)->capture_default_str();
   cmd->add_option("-o,--output", f->output, "Output HDF5: samples (M, K, ...), mean and std (M, ...)")->required();
   cmd->add_option("--truth", f->truth, "True signals FILE[:DATASET] (M, ...): adds PSNR and SSIM (images in [-1, 1])");
   cmd->add_option("--png", f->png, "Folder for PNGs: mean, std, samples, truth, observation (A^T y; zero-filled for MRI)");
-  cmd->add_option("--samples", f->samples, "Samples per observation (mmps, dps)")->capture_default_str();
+  cmd->add_option("--samples", f->samples, "Samples per observation (mmps, dps, evidence)")->capture_default_str();
   cmd->add_option("--batch", f->batch, "Items per batch (0: all at once)")->capture_default_str();
   cmd->add_option("--seed", f->seed, "Seed: a sample's noise depends only on it and the sample's index")->capture_default_str();
   cmd->add_option("--sampler", f->sampler.kind, "em, ode-euler, ode-heun, pc, ddpm, ddim, edm-heun")->capture_default_str();
@@ -256,8 +311,17 @@ void add_solve_command(CLI::App& app) {
   cmd->add_flag("--by-vjp", f->mmps.by_vjp, "mmps: covariance products by VJP instead of JVP");
   cmd->add_option("--covariance", f->mmps.covariance, "mmps: tweedie, sigma_t (heuristic), gaussian (Gaussian priors)")->capture_default_str();
   cmd->add_option("--zeta", f->dps.zeta, "dps: step size")->capture_default_str();
+  cmd->add_option("--variance", f->counts.variance,
+                  "mmps and evidence with count noise: Var[A x | x_t] per entry by auto, exact, probes, heuristic, none")
+      ->capture_default_str();
+  cmd->add_option("--probes", f->counts.probes, "--variance probes: Rademacher vectors per step")->capture_default_str();
+  cmd->add_option("--clip", f->counts.clip, "evidence: clip the likelihood gradient to [-clip, clip] (0: none; the paper uses 10)")
+      ->capture_default_str();
+  cmd->add_option("--chains", f->ess.chains, "ess: chains per observation")->capture_default_str();
+  cmd->add_option("--burn-in", f->ess.burn_in, "ess: iterations dropped at the start of each chain")->capture_default_str();
+  cmd->add_option("--thin", f->ess.thin, "ess: keep every thin-th iteration")->capture_default_str();
   cmd->add_option("--lambda", f->baseline.lambda, "map-*, red: regularisation weight")->capture_default_str();
-  cmd->add_option("--iterations", f->baseline.iterations, "map-*, pnp, red: iterations")->capture_default_str();
+  cmd->add_option("--iterations", f->baseline.iterations, "map-*, pnp, red: iterations (default 200); ess: per chain (default 2000)");
   cmd->add_option("--noise-level", f->baseline.noise_level, "pnp, red: the denoiser's noise level")->capture_default_str();
   cmd->add_option("--rho", f->baseline.rho, "pnp: ADMM penalty")->capture_default_str();
   cmd->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
