@@ -86,7 +86,9 @@ TEST_CASE("tweedie solve on counts: ess is converged and exact, MMPS for counts 
   for (const char* family : {"poisson", "binomial"}) {
     CAPTURE(family);
     const std::string y = " --y " + dir.file(std::string(family) + ".h5");
-    Run ess = run("solve --method ess --chains 4 --iterations 8500 --burn-in 500 --thin 8 --seed 3" + prior + y + " -o " + dir.file("ess.h5"));
+    // ess never diffuses, so the exact prior needs no --process.
+    Run ess = run("solve --method ess --chains 4 --iterations 8500 --burn-in 500 --thin 8 --seed 3 --prior " + dir.file("gp.h5") + y + " -o " +
+                  dir.file("ess.h5"));
     REQUIRE_MESSAGE(ess.status == 0, ess.out);
     nlohmann::json m = last_json(ess.out);
     CHECK(m["samples"] == 4 * 1000);
@@ -146,6 +148,8 @@ TEST_CASE("tweedie solve on counts refuses what it cannot do, by name, and write
   // Counts that no Poisson or Binomial law gives: negative, fractional, above n.
   for (auto [value, noise, expected] : {std::tuple{-1.0, "poisson:scale=4", "non-negative integers"},
                                         {2.5, "poisson:scale=4", "non-negative integers"},
+                                        {double(NAN), "poisson:scale=4", "non-negative integers"},
+                                        {double(NAN), "binomial:n=20", "Binomial counts must be finite non-negative integers"},
                                         {21.0, "binomial:n=20", "cannot exceed the number of trials"}}) {
     CAPTURE(value);
     std::vector<float> y(kPoints, 3.0f);
