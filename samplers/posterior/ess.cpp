@@ -9,13 +9,13 @@
 #include "kernels/rows.h"
 #include "runtime/error.h"
 #include "runtime/memory.h"
+#include "samplers/posterior/laplace.h"
 
 namespace tweedie::samplers {
 namespace {
 
 constexpr const char* kName = "ess";
-// Philox keys of the two kinds of draws, apart from the prior draws' (seed + iteration).
-constexpr std::uint64_t kUniformKey = 0x9e3779b97f4a7c15ull;
+using detail::kUniformKey;
 
 // The two halves of each chain, as 2 * chains chains of half the length (an odd draw dropped).
 std::vector<std::vector<double>> split_chains(const std::vector<double>& draws, int chains) {
@@ -101,16 +101,55 @@ double effective_sample_size(const std::vector<double>& draws, int chains) {
   return k * double(n) / tau;
 }
 
-Tensor elliptical_slice_sampling(Context& ctx, const GaussianDenoiser& prior, const Likelihood& likelihood, const Tensor& y,
-                                 const EssOptions& o, std::uint64_t seed, EssReport* report) {
+const char* ellipse_name(EssEllipse e) {
+  switch (e) {
+    case EssEllipse::automatic: return "auto";
+    case EssEllipse::prior: return "prior";
+    case EssEllipse::laplace: return "laplace";
+  }
+  return "?";
+}
+
+EssEllipse parse_ellipse(const std::string& s) {
+  for (EssEllipse e : {EssEllipse::automatic, EssEllipse::prior, EssEllipse::laplace})
+    if (s == ellipse_name(e)) return e;
+  throw ArgumentError(cat("unknown ellipse '", s, "' (expected auto, prior or laplace)"));
+}
+
+void check_ess_options(const EssOptions& o) {
   if (o.chains < 1 || o.iterations < 1 || o.burn_in < 0 || o.burn_in >= o.iterations || o.thin < 1 || o.max_shrinks < 1)
     throw ArgumentError(cat(kName, ": need chains >= 1, iterations > burn-in >= 0, thin >= 1 (got chains ", o.chains,
                             ", iterations ", o.iterations, ", burn-in ", o.burn_in, ", thin ", o.thin, ")"));
+}
+
+EssEllipse resolve_ellipse(EssEllipse requested, const GaussianDenoiser& prior, const Likelihood& likelihood) {
+  if (requested != EssEllipse::automatic) return requested;
+  return laplace_unsupported(prior, likelihood).empty() ? EssEllipse::laplace : EssEllipse::prior;
+}
+
+Tensor elliptical_slice_sampling(Context& ctx, const GaussianDenoiser& prior, const Likelihood& likelihood, const Tensor& y,
+                                 const EssOptions& o, std::uint64_t seed, EssReport* report) {
+  check_ess_options(o);
   const Operator& op = likelihood.op();
   if (op.input().dtype != DType::f32 || op.input().shape != prior.item_shape())
     throw ShapeError(cat(kName, ": the operator takes ", op.input().str(), " but the prior's items are ", prior.item_shape().str(), " f32"));
-  const std::int64_t m = op.batch_of_output(ctx, y), c = o.chains, b = m * c;
+  op.batch_of_output(ctx, y);
   likelihood.validate(ctx, y, "ess: y");
+  const EssEllipse ellipse = resolve_ellipse(o.ellipse, prior, likelihood);
+  if (ellipse == EssEllipse::laplace) {
+    if (std::string why = laplace_unsupported(prior, likelihood); !why.empty())
+      throw ArgumentError(cat(kName, ": the laplace ellipse needs a Laplace approximation, but ", why));
+    return detail::laplace_ellipse_sampling(ctx, prior, likelihood, y, o, seed, report);
+  }
+  return detail::prior_ellipse_sampling(ctx, prior, likelihood, y, o, seed, report);
+}
+
+namespace detail {
+
+Tensor prior_ellipse_sampling(Context& ctx, const GaussianDenoiser& prior, const Likelihood& likelihood, const Tensor& y,
+                              const EssOptions& o, std::uint64_t seed, EssReport* report) {
+  const Operator& op = likelihood.op();
+  const std::int64_t m = op.batch_of_output(ctx, y), c = o.chains, b = m * c;
   const Device dev = ctx.device();
   const std::int64_t kept = (o.iterations - o.burn_in + o.thin - 1) / o.thin;
 
@@ -186,23 +225,30 @@ Tensor elliptical_slice_sampling(Context& ctx, const GaussianDenoiser& prior, co
   }
 
   if (report) {
-    report->rhat.assign(std::size_t(m), 0.0);
-    report->ess.assign(std::size_t(m), INFINITY);
-    const std::int64_t d = prior.item_shape().numel();
-    std::vector<float> host = out.to(Device::cpu()).to_vector<float>();
-    std::vector<double> draws(std::size_t(c * kept));
-    for (std::int64_t i = 0; i < m; ++i) {
-      for (std::int64_t e = 0; e < d; ++e) {
-        for (std::int64_t j = 0; j < c * kept; ++j) draws[std::size_t(j)] = host[std::size_t((i * c * kept + j) * d + e)];
-        report->rhat[std::size_t(i)] = std::max(report->rhat[std::size_t(i)], split_rhat(draws, int(c)));
-        report->ess[std::size_t(i)] = std::min(report->ess[std::size_t(i)], effective_sample_size(draws, int(c)));
-      }
-    }
+    fill_diagnostics(out, m, int(c), *report);
     report->shrinks_per_iteration = double(shrinks) / double(b * o.iterations);
     report->likelihood_evaluations = evaluations;
     report->stuck_iterations = stuck;
+    report->ellipse = EssEllipse::prior;
   }
   return out;
 }
+
+void fill_diagnostics(const Tensor& out, std::int64_t m, int chains, EssReport& report) {
+  report.rhat.assign(std::size_t(m), 0.0);
+  report.ess.assign(std::size_t(m), INFINITY);
+  const std::int64_t per_chain = out.dim(0) / (m * chains), d = out.numel() / out.dim(0);
+  std::vector<float> host = out.to(Device::cpu()).to_vector<float>();
+  std::vector<double> draws(std::size_t(chains * per_chain));
+  for (std::int64_t i = 0; i < m; ++i) {
+    for (std::int64_t e = 0; e < d; ++e) {
+      for (std::int64_t j = 0; j < chains * per_chain; ++j) draws[std::size_t(j)] = host[std::size_t((i * chains * per_chain + j) * d + e)];
+      report.rhat[std::size_t(i)] = std::max(report.rhat[std::size_t(i)], split_rhat(draws, chains));
+      report.ess[std::size_t(i)] = std::min(report.ess[std::size_t(i)], effective_sample_size(draws, chains));
+    }
+  }
+}
+
+}  // namespace detail
 
 }  // namespace tweedie::samplers

@@ -28,24 +28,60 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Squared-exponential kernel on a uniform grid of [0, 1], unit variance, with 1e-4 added on the diagonal.
+// Squared-exponential kernel on a uniform grid of [0, 1] or [0, 1]^2, unit variance, with 1e-4 added on
+// the diagonal.
 GaussianPrior gp_prior(const CountSetting& s) {
+  const std::int64_t n = points_of(s);
   GaussianPrior p;
   p.kind = GaussianPrior::Covariance::dense;
-  p.item_shape = Shape{s.points};
-  p.mean.assign(std::size_t(s.points), 0.0);
-  p.cov.resize(std::size_t(s.points * s.points));
-  for (int i = 0; i < s.points; ++i)
-    for (int j = 0; j < s.points; ++j) {
-      double d = double(i - j) / double(s.points - 1) / s.length;
-      p.cov[std::size_t(i * s.points + j)] = std::exp(-0.5 * d * d) + (i == j ? 1e-4 : 0.0);
+  p.item_shape = s.side > 0 ? Shape{1, s.side, s.side} : Shape{n};
+  p.mean.assign(std::size_t(n), 0.0);
+  p.cov.resize(std::size_t(n * n));
+  const double spacing = 1.0 / double((s.side > 0 ? s.side : s.points) - 1);
+  auto coordinates = [&](std::int64_t i) {
+    return s.side > 0 ? std::pair{double(i / s.side), double(i % s.side)} : std::pair{double(i), 0.0};
+  };
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      auto [a1, a2] = coordinates(i);
+      auto [b1, b2] = coordinates(j);
+      double d1 = (a1 - b1) * spacing / s.length, d2 = (a2 - b2) * spacing / s.length;
+      p.cov[std::size_t(i * n + j)] = std::exp(-0.5 * (d1 * d1 + d2 * d2)) + (i == j ? 1e-4 : 0.0);
     }
   return p;
 }
 
-std::shared_ptr<const NoiseModel> noise_of(const CountSetting& s) {
+// Which sites are measured and each site's number of trials: drawn once per setting from its seed.
+struct Design {
+  std::vector<double> observed, trials;
+};
+
+Design design_of(const CountSetting& s) {
+  const std::int64_t n = points_of(s);
+  Design d;
+  d.observed.assign(std::size_t(n), 1.0);
+  d.trials.assign(std::size_t(n), double(s.trials));
+  if (s.observed < 1) {
+    std::vector<double> u = uniform(std::size_t(n), s.seed + 31, 0, 1);
+    for (std::int64_t i = 0; i < n; ++i) d.observed[std::size_t(i)] = u[std::size_t(i)] < s.observed ? 1.0 : 0.0;
+  }
+  if (s.trials_max > s.trials) {
+    std::vector<double> u = uniform(std::size_t(n), s.seed + 37, 0, 1);
+    for (std::int64_t i = 0; i < n; ++i)
+      d.trials[std::size_t(i)] = double(s.trials + std::min<std::int64_t>(std::int64_t(u[std::size_t(i)] * (s.trials_max - s.trials + 1)), s.trials_max - s.trials));
+  }
+  return d;
+}
+
+std::shared_ptr<const NoiseModel> noise_of(const CountSetting& s, const Design& d, const Shape& item) {
   if (s.family == "poisson") return make_poisson_noise(s.scale, Link::exp);
-  return make_binomial_noise(s.trials, 1.0);
+  if (s.trials_max <= s.trials) return make_binomial_noise(s.trials, 1.0);
+  return make_binomial_noise(upload(d.trials, item), 1.0, "binomial:n=sites", device());
+}
+
+std::shared_ptr<const Operator> operator_of(const CountSetting& s, const Design& d, const Signal& in) {
+  if (s.observed >= 1) return make_identity(in);
+  return make_mask(in, upload(d.observed, in.shape), "survey sites", device());
 }
 
 // One answer per problem and entry: mean, sd and the central 90% interval.
@@ -105,8 +141,8 @@ Reference mcmc(Context& ctx, const GaussianDenoiser& prior, const Likelihood& li
   r.draws = download(elliptical_slice_sampling(ctx, prior, lik, y, o, s.seed + 101, &report));
   r.seconds = seconds_since(start);
   const std::int64_t problems = y.dim(0);
-  r.per = std::int64_t(r.draws.size()) / (problems * s.points);
-  r.answer = from_samples(r.draws, problems, r.per, s.points);
+  r.per = std::int64_t(r.draws.size()) / (problems * points_of(s));
+  r.answer = from_samples(r.draws, problems, r.per, points_of(s));
   r.rhat = *std::max_element(report.rhat.begin(), report.rhat.end());
   r.ess = *std::min_element(report.ess.begin(), report.ess.end());
   return r;
@@ -147,7 +183,9 @@ Tensor repeat_rows(const Tensor& y, std::int64_t per) {
   const std::int64_t problems = y.dim(0), n = y.numel() / problems;
   for (std::int64_t p = 0; p < problems; ++p)
     for (std::int64_t k = 0; k < per; ++k) out.insert(out.end(), h.begin() + p * n, h.begin() + (p + 1) * n);
-  return upload(out, {problems * per, n});
+  std::vector<std::int64_t> dims(y.shape().dims().begin(), y.shape().dims().end());
+  dims[0] = problems * per;
+  return upload(out, Shape(std::span<const std::int64_t>(dims)));
 }
 
 struct Problems {
@@ -156,7 +194,7 @@ struct Problems {
 };
 
 Problems draw_problems(Context& ctx, const GaussianDenoiser& prior, const Likelihood& lik, std::int64_t count, std::uint64_t seed) {
-  Tensor f = Tensor::empty({count, prior.item_shape().numel()}, device());
+  Tensor f = Tensor::empty(batched(count, prior.item_shape()), device());
   prior.sample_prior(ctx, seed, f);
   Tensor y = lik.op().make_output(count, device());
   lik.simulate(ctx, f, {seed + 7, 0}, y);
@@ -164,19 +202,19 @@ Problems draw_problems(Context& ctx, const GaussianDenoiser& prior, const Likeli
 }
 
 // Log-likelihood gradient and negative Hessian (diagonal) in f.
-void likelihood_terms(const CountSetting& s, double y, double f, double& g, double& w) {
+void likelihood_terms(const CountSetting& s, double trials, double y, double f, double& g, double& w) {
   if (s.family == "poisson") {
     double rate = s.scale * std::exp(f);
     g = y - rate, w = rate;
   } else {
     double p = 1 / (1 + std::exp(-f));
-    g = y - s.trials * p, w = s.trials * p * (1 - p);
+    g = y - trials * p, w = trials * p * (1 - p);
   }
 }
 
 // MAP by Newton's method in double, with the Laplace approximation's sd: (S^-1 + W)^-1 at the MAP.
-Answer map_laplace(const CountSetting& s, const GaussianPrior& gp, const std::vector<double>& y, std::int64_t problems) {
-  const std::int64_t n = s.points;
+Answer map_laplace(const CountSetting& s, const Design& design, const GaussianPrior& gp, const std::vector<double>& y, std::int64_t problems) {
+  const std::int64_t n = points_of(s);
   Matrix eye(std::size_t(n * n), 0.0);
   for (std::int64_t i = 0; i < n; ++i) eye[std::size_t(i * n + i)] = 1;
   const Matrix precision = solve_dense(gp.cov, eye, n, n);
@@ -188,7 +226,8 @@ Answer map_laplace(const CountSetting& s, const GaussianPrior& gp, const std::ve
       std::vector<double> pf = multiply_dense(precision, f, n, n, 1);
       h = precision;
       for (std::int64_t i = 0; i < n; ++i) {
-        likelihood_terms(s, y[std::size_t(p * n + i)], f[std::size_t(i)], g[std::size_t(i)], w[std::size_t(i)]);
+        likelihood_terms(s, design.trials[std::size_t(i)], y[std::size_t(p * n + i)], f[std::size_t(i)], g[std::size_t(i)], w[std::size_t(i)]);
+        g[std::size_t(i)] *= design.observed[std::size_t(i)], w[std::size_t(i)] *= design.observed[std::size_t(i)];
         g[std::size_t(i)] -= pf[std::size_t(i)];
         h[std::size_t(i * n + i)] += w[std::size_t(i)];
       }
@@ -206,8 +245,9 @@ Answer map_laplace(const CountSetting& s, const GaussianPrior& gp, const std::ve
 // Fixed Gaussian pseudo-data in f: Poisson log((y + 1/2) / s) with variance 1 / (y + 1/2); Binomial
 // logit((y + 1/2) / (n + 1)) with variance (n + 1) / ((y + 1/2) (n - y + 1/2)) (the delta method with
 // half-count smoothing). With the GP prior the posterior is then Gaussian in closed form.
-Answer gaussian_pseudo_data(const CountSetting& s, const GaussianPrior& gp, const std::vector<double>& y, std::int64_t problems) {
-  const std::int64_t n = s.points;
+Answer gaussian_pseudo_data(const CountSetting& s, const Design& design, const GaussianPrior& gp, const std::vector<double>& y,
+                            std::int64_t problems) {
+  const std::int64_t n = points_of(s);
   std::vector<double> mean, sd;
   for (std::int64_t p = 0; p < problems; ++p) {
     std::vector<double> z(static_cast<std::size_t>(n)), r(static_cast<std::size_t>(n));
@@ -216,9 +256,10 @@ Answer gaussian_pseudo_data(const CountSetting& s, const GaussianPrior& gp, cons
       if (s.family == "poisson") {
         z[std::size_t(i)] = std::log((k + 0.5) / s.scale), r[std::size_t(i)] = 1 / (k + 0.5);
       } else {
-        double t = s.trials;
+        double t = design.trials[std::size_t(i)];
         z[std::size_t(i)] = std::log((k + 0.5) / (t - k + 0.5)), r[std::size_t(i)] = (t + 1) / ((k + 0.5) * (t - k + 0.5));
       }
+      if (design.observed[std::size_t(i)] == 0) z[std::size_t(i)] = 0, r[std::size_t(i)] = 1e12;  // no datum there
     }
     Matrix g = gp.cov;
     for (std::int64_t i = 0; i < n; ++i) g[std::size_t(i * n + i)] += r[std::size_t(i)];
@@ -250,12 +291,13 @@ struct Diffusion {
 
 CountBenchmark run_count_benchmark(const CountSetting& s) {
   Context& ctx = context();
-  const std::int64_t n = s.points, problems = s.problems, per = s.samples;
+  const std::int64_t n = points_of(s), problems = s.problems, per = s.samples;
   const GaussianPrior gp = gp_prior(s);
+  const Design design = design_of(s);
   auto prior = std::make_shared<GaussianDenoiser>(gp, process_from_spec("vp", "benchmark"), device());
-  const Signal in{{n}, DType::f32};
-  std::shared_ptr<const Operator> op = make_identity(in);
-  std::shared_ptr<const NoiseModel> noise = noise_of(s);
+  const Signal in{gp.item_shape, DType::f32};
+  std::shared_ptr<const Operator> op = operator_of(s, design, in);
+  std::shared_ptr<const NoiseModel> noise = noise_of(s, design, in.shape);
   const Likelihood lik(op, noise);
   CountBenchmark out;
 
@@ -285,16 +327,18 @@ CountBenchmark run_count_benchmark(const CountSetting& s) {
     return from_samples(download(x), problems, per, n);
   };
   const int cg = 10;
+  double measured = 0;  // what an exact variance costs: one covariance product per measured entry
+  for (double o : design.observed) measured += o;
   std::vector<Diffusion> runs;
   {
     CountPosteriorOptions o;
     o.krylov = {.max_iterations = cg, .tolerance = 1e-6};
     o.method = "mmps", o.variance = "exact";
-    runs.push_back({"mmps for counts, exact variance", o, 1.0 + double(n) + cg});
+    runs.push_back({"mmps for counts, exact variance", o, 1.0 + measured + cg});
     o.variance = "heuristic";
     runs.push_back({"mmps for counts, heuristic variance", o, 1.0 + cg});
     o.method = "evidence", o.variance = "exact";
-    runs.push_back({"evidence, exact variance", o, 1.0 + double(n) + 1});
+    runs.push_back({"evidence, exact variance", o, 1.0 + measured + 1});
     o.variance = "heuristic";
     runs.push_back({"evidence, heuristic variance", o, 2.0});
     o.clip = 10;
@@ -326,10 +370,12 @@ CountBenchmark run_count_benchmark(const CountSetting& s) {
       return from_samples(download(x), problems, per, n);
     });
   }
-  timed("gaussian pseudo-data, exact posterior", 0, [&] { return gaussian_pseudo_data(s, gp, test.yh, problems); });
-  timed("map + laplace", 0, [&] { return map_laplace(s, gp, test.yh, problems); });
+  timed("gaussian pseudo-data, exact posterior", 0, [&] { return gaussian_pseudo_data(s, design, gp, test.yh, problems); });
+  timed("map + laplace", 0, [&] { return map_laplace(s, design, gp, test.yh, problems); });
   return out;
 }
+
+std::int64_t points_of(const CountSetting& s) { return s.side > 0 ? std::int64_t(s.side) * s.side : s.points; }
 
 const MethodScore& score_of(const CountBenchmark& b, const std::string& method) {
   for (const MethodScore& m : b.methods)
@@ -340,11 +386,15 @@ const MethodScore& score_of(const CountBenchmark& b, const std::string& method) 
 std::string count_benchmark_table(const CountSetting& s, const CountBenchmark& b) {
   char line[512];
   std::string t;
+  std::string law = s.family == "poisson" ? "s = " + std::to_string(s.scale)
+                                          : "trials " + std::to_string(s.trials) + (s.trials_max > s.trials ? ".." + std::to_string(s.trials_max) : "");
+  std::string where = s.side > 0 ? std::to_string(s.side) + " x " + std::to_string(s.side) + " grid" : "n = " + std::to_string(s.points);
+  if (s.observed < 1) where += ", " + std::to_string(int(std::lround(100 * s.observed))) + "% of sites measured";
   std::snprintf(line, sizeof line,
-                "\n%s, %s; n = %d, length %.2f, %d problems, %d samples, ddpm %d steps; MCMC 4 x %d, thin %d (worst R-hat %.4f, "
+                "\n%s, %s; %s, length %.2f, %d problems, %d samples, ddpm %d steps; MCMC 4 x %d, thin %d (worst R-hat %.4f, "
                 "min ESS %.0f, %.1f s); DPS zeta %.3g\n\n",
-                s.family.c_str(), s.family == "poisson" ? ("s = " + std::to_string(s.scale)).c_str() : ("trials " + std::to_string(s.trials)).c_str(),
-                s.points, s.length, s.problems, s.samples, s.steps, s.mcmc_iterations, s.mcmc_thin, b.mcmc_rhat, b.mcmc_ess, b.mcmc_seconds, b.dps_zeta);
+                s.family.c_str(), law.c_str(), where.c_str(), s.length, s.problems, s.samples, s.steps, s.mcmc_iterations, s.mcmc_thin,
+                b.mcmc_rhat, b.mcmc_ess, b.mcmc_seconds, b.dps_zeta);
   t += line;
   t += "| method | mean error (sd*) | spread | 90% coverage | calls per sample | seconds |\n| --- | ---: | ---: | ---: | ---: | ---: |\n";
   for (const MethodScore& m : b.methods) {

@@ -1,7 +1,9 @@
 #pragma once
 // The 1-D GP count benchmark of the evidence-trick paper (arXiv 2502.05994, first experiment), with
 // elliptical slice sampling as ground truth: a GP prior on n points of [0, 1] (squared-exponential
-// kernel), y_i ~ Poisson(s exp(f_i)) or Binomial(trials, sigmoid(f_i)). Each method's posterior mean
+// kernel), y_i ~ Poisson(s exp(f_i)) or Binomial(trials, sigmoid(f_i)). The same on 2-D grids: a Cox
+// process (Poisson counts of s exp(f) at every site) and a prevalence survey (Binomial counts at a
+// fraction of the sites, each with its own number of trials); every site is scored, measured or not. Each method's posterior mean
 // and spread are scored against the MCMC draws, entry by entry, in units of the MCMC posterior
 // standard deviation:
 //
@@ -20,9 +22,12 @@ namespace tweedie::test {
 struct CountSetting {
   std::string family = "poisson";  // poisson or binomial
   double scale = 1;                // Poisson exposure s
-  int trials = 20;                 // Binomial n
-  int points = 100;                // n
-  double length = 0.1;             // the kernel's length scale on [0, 1]
+  int trials = 20;                 // Binomial n; with trials_max > trials, each site's n is uniform in [trials, trials_max]
+  int trials_max = 0;
+  int points = 100;                // n on [0, 1]; ignored when side > 0
+  int side = 0;                    // > 0: a side x side grid on [0, 1]^2 (a 2-D GP field) instead
+  double observed = 1;             // the fraction of sites measured (a random mask; 1: all, by the identity)
+  double length = 0.1;             // the kernel's length scale
   int problems = 8;
   int samples = 64;                // per problem and method
   int steps = 100;                 // ddpm steps of the diffusion methods
@@ -49,6 +54,7 @@ struct CountBenchmark {
 };
 
 CountBenchmark run_count_benchmark(const CountSetting& setting);
+std::int64_t points_of(const CountSetting& setting);  // n, or side^2
 const MethodScore& score_of(const CountBenchmark& b, const std::string& method);
 // A markdown table of the result, with a heading naming the setting.
 std::string count_benchmark_table(const CountSetting& setting, const CountBenchmark& b);

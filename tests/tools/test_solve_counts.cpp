@@ -94,6 +94,8 @@ TEST_CASE("tweedie solve on counts: ess is converged and exact, MMPS for counts 
     CHECK(m["samples"] == 4 * 1000);
     CHECK(m["mcmc"]["chains"] == 4);
     CHECK(m["mcmc"]["stuck_iterations"] == 0);
+    CHECK(m["mcmc"]["ellipse"] == "laplace");  // auto's choice for a linear operator and count noise
+    CHECK(m["mcmc"]["laplace_converged"] == true);
     REQUIRE(m["mcmc"]["rhat"].size() == 2);
     for (double r : m["mcmc"]["rhat"]) CHECK(r < 1.02);
     for (double e : m["mcmc"]["ess"]) CHECK(e > 300);
@@ -132,8 +134,9 @@ TEST_CASE("tweedie solve on counts refuses what it cannot do, by name, and write
   const std::string counts = " --y " + dir.file("poisson.h5");
   refused("solve --method evidence" + prior + " --y " + dir.file("gauss.h5"), "--method evidence is for count data");
   refused("solve --method ess --samples 3" + prior + counts, "--method ess keeps chains");
-  refused("solve --method ess --burn-in 300 --iterations 200" + prior + counts, "0 <= --burn-in < --iterations");
-  refused("solve --method ess --chains 0" + prior + counts, "--chains >= 1");
+  refused("solve --method ess --burn-in 300 --iterations 200" + prior + counts, "iterations > burn-in >= 0");
+  refused("solve --method ess --ellipse sideways" + prior + counts, "unknown ellipse 'sideways'");
+  refused("solve --method ess --chains 0" + prior + counts, "need chains >= 1");
   refused("solve --method ess --checkpoint " + dir.file("c.h5") + prior + counts, "--method ess runs in one pass");
   samplers::MixturePrior mixture;  // two components on the same 16 points: not a Gaussian prior
   mixture.dim = kPoints;

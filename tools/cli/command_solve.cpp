@@ -33,6 +33,7 @@ namespace {
 
 struct SolveFlags {
   std::string prior, process, label, y, op, noise, method = "mmps", truth, output, png, device = "cpu", x_shape;
+  std::string ellipse = "auto";  // ess
   samplers::SamplerOptions sampler;
   samplers::MmpsOptions mmps;
   samplers::DpsOptions dps;
@@ -130,9 +131,16 @@ void run_solve(const SolveFlags& f) {
   const std::int64_t m = obs.y.dim(0);
   samplers::EssOptions ess = f.ess;
   if (f.method == "ess") ess.iterations = f.command->count("--iterations") ? f.baseline.iterations : 2000;
-  if (f.method == "ess" && (ess.chains < 1 || ess.thin < 1 || ess.burn_in < 0 || ess.burn_in >= ess.iterations))
-    throw ArgumentError(cat("--method ess: need --chains >= 1, --thin >= 1 and 0 <= --burn-in < --iterations (got --chains ", ess.chains,
-                            ", --thin ", ess.thin, ", --burn-in ", ess.burn_in, ", --iterations ", ess.iterations, ")"));
+  if (f.method == "ess") {
+    ess.ellipse = samplers::parse_ellipse(f.ellipse);
+    try {
+      samplers::check_ess_options(ess);
+    } catch (const ArgumentError& e) {
+      throw ArgumentError(cat("--chains, --iterations, --burn-in, --thin: ", e.what()));
+    }
+    // Every chain of every observation in one pass; --batch and checkpoints do not apply.
+    if (!f.checkpoint.path.empty()) throw ArgumentError("--checkpoint: --method ess runs in one pass and has no checkpoints");
+  }
   const std::int64_t per = f.method == "ess" ? std::int64_t(ess.chains) * ((ess.iterations - ess.burn_in + ess.thin - 1) / std::max(ess.thin, 1))
                                              : f.samples;
   const std::int64_t total = m * per;
@@ -171,8 +179,6 @@ void run_solve(const SolveFlags& f) {
   RunCheckpoint checkpoint(f.checkpoint, "solve", run_settings(*f.command, {f.prior, f.y.substr(0, f.y.find(':'))}), all, prior.get());
   samplers::EssReport ess_report;
   if (f.method == "ess") {
-    // Every chain of every observation in one lockstep batch; --batch and checkpoints do not apply.
-    if (!f.checkpoint.path.empty()) throw ArgumentError("--checkpoint: --method ess runs in one pass and has no checkpoints");
     all.copy_from(samplers::elliptical_slice_sampling(ctx, *gaussian, lik, obs.y, ess, f.seed, &ess_report));
   }
   for (std::int64_t first = f.method == "ess" ? total : checkpoint.finished_rows(); first < total; first += batch) {
@@ -231,7 +237,10 @@ void run_solve(const SolveFlags& f) {
   if (f.method == "ess")
     metrics["mcmc"] = nlohmann::json{{"chains", ess.chains}, {"iterations", ess.iterations}, {"burn_in", ess.burn_in}, {"thin", ess.thin},
                        {"rhat", ess_report.rhat}, {"ess", ess_report.ess}, {"shrinks_per_iteration", ess_report.shrinks_per_iteration},
-                       {"likelihood_evaluations", ess_report.likelihood_evaluations}, {"stuck_iterations", ess_report.stuck_iterations}};
+                       {"likelihood_evaluations", ess_report.likelihood_evaluations}, {"stuck_iterations", ess_report.stuck_iterations},
+                       {"ellipse", samplers::ellipse_name(ess_report.ellipse)}};
+  if (f.method == "ess" && ess_report.ellipse == samplers::EssEllipse::laplace)
+    metrics["mcmc"].update({{"laplace_newton_iterations", ess_report.laplace_iterations}, {"laplace_converged", ess_report.laplace_converged}});
   if (prior) metrics["network"] = {{"forward", prior->forward_count}, {"jvp", prior->jvp_count}, {"vjp", prior->vjp_count}};
   // Data consistency |y - A(mean)| / |y| per observation.
   Tensor a_mean = op.make_output(m, device);
@@ -320,6 +329,10 @@ void add_solve_command(CLI::App& app) {
   cmd->add_option("--chains", f->ess.chains, "ess: chains per observation")->capture_default_str();
   cmd->add_option("--burn-in", f->ess.burn_in, "ess: iterations dropped at the start of each chain")->capture_default_str();
   cmd->add_option("--thin", f->ess.thin, "ess: keep every thin-th iteration")->capture_default_str();
+  cmd->add_option("--ellipse", f->ellipse,
+                  "ess: slice ellipses of the prior, or of each observation's Laplace approximation (linear operators, "
+                  "Gaussian or count noise, up to 4096 unknowns); auto takes laplace where it can")
+      ->capture_default_str();
   cmd->add_option("--lambda", f->baseline.lambda, "map-*, red: regularisation weight")->capture_default_str();
   cmd->add_option("--iterations", f->baseline.iterations, "map-*, pnp, red: iterations (default 200); ess: per chain (default 2000)");
   cmd->add_option("--noise-level", f->baseline.noise_level, "pnp, red: the denoiser's noise level")->capture_default_str();
