@@ -13,6 +13,9 @@ namespace {
 
 std::unique_ptr<samplers::Denoiser> network_denoiser(const std::string& path, const ModelFileInfo& info,
                                                      const DenoiserOptions& options, Device device) {
+  if (!info.inference.empty())
+    throw ArgumentError(cat(path, ": this is an inference network (hyperparameters of the evidence trick), not a prior; ",
+                            "give it to solve as --inference-net"));
   return make_network_denoiser(load_model(path, device), info.diffusion, path, options);
 }
 

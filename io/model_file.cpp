@@ -36,6 +36,7 @@ ModelFileInfo read_model_info(const H5File& file) {
   info.architecture = file.string_attribute("", "architecture");
   info.config = file.string_attribute("", "config");
   if (file.has_attribute("", "diffusion")) info.diffusion = file.string_attribute("", "diffusion");
+  if (file.has_attribute("", "inference")) info.inference = file.string_attribute("", "inference");
   return info;
 }
 
@@ -103,13 +104,15 @@ ModelSummary summarize_model(const std::string& path) {
   return s;
 }
 
-void save_model(nn::Network& network, const std::string& path, StoredAs stored, const std::string& diffusion_json) {
+void save_model(nn::Network& network, const std::string& path, StoredAs stored, const std::string& diffusion_json,
+                const std::string& inference_json) {
   H5File file = H5File::create(path);
   file.set_attribute("", "format", std::string(kModelFormat));
   file.set_attribute("", "format_version", kModelFormatVersion);
   file.set_attribute("", "architecture", network.architecture());
   file.set_attribute("", "config", network.config_json());
   if (!diffusion_json.empty()) file.set_attribute("", "diffusion", diffusion_json);
+  if (!inference_json.empty()) file.set_attribute("", "inference", inference_json);
   for (nn::Parameter* p : network.parameters().all()) file.write(kParameters + p->name, p->value, stored);
   file.commit();
 }

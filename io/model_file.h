@@ -18,6 +18,7 @@ inline constexpr std::int64_t kModelFormatVersion = 1;
 struct ModelFileInfo {
   std::string architecture, config;
   std::string diffusion;  // JSON of the optional root attribute `diffusion`; empty when absent
+  std::string inference;  // JSON of the root attribute `inference` of inference networks; empty when absent
   std::int64_t version = 0;
 };
 
@@ -29,7 +30,7 @@ std::unique_ptr<nn::Network> load_model(const std::string& path, Device device =
 // Writes the network's architecture, config and parameters (stored as f32, f16 or bf16), and the
 // diffusion description (io/FORMAT.md) when one is given.
 void save_model(nn::Network& network, const std::string& path, StoredAs stored = StoredAs::f32,
-                const std::string& diffusion_json = "");
+                const std::string& diffusion_json = "", const std::string& inference_json = "");
 
 // IoError "<where>: the parameters do not match the <architecture> config; N missing: a, b; M
 // unexpected: c" unless `available` names exactly the network's parameters.

@@ -24,6 +24,7 @@ MlpConfig MlpConfig::from_json(const std::string& text, const std::string& where
     c.hidden = j.at("hidden").get<std::int64_t>();
     c.depth = j.at("depth").get<std::int64_t>();
     c.emb_dim = j.at("emb_dim").get<std::int64_t>();
+    c.out_dim = j.value("out_dim", std::int64_t(0));
   } catch (const nlohmann::json::exception& e) {
     throw ArgumentError(cat(where, ": not an MLP config {dim, hidden, depth, emb_dim} (", e.what(), ")"));
   }
@@ -32,13 +33,15 @@ MlpConfig MlpConfig::from_json(const std::string& text, const std::string& where
 }
 
 std::string MlpConfig::to_json() const {
-  return nlohmann::json{{"dim", dim}, {"hidden", hidden}, {"depth", depth}, {"emb_dim", emb_dim}}.dump();
+  nlohmann::json j{{"dim", dim}, {"hidden", hidden}, {"depth", depth}, {"emb_dim", emb_dim}};
+  if (out_dim > 0) j["out_dim"] = out_dim;
+  return j.dump();
 }
 
 void MlpConfig::validate(const std::string& where) const {
-  if (dim < 1 || hidden < 1 || depth < 0 || emb_dim < 2)
+  if (dim < 1 || hidden < 1 || depth < 0 || emb_dim < 2 || out_dim < 0)
     throw ArgumentError(cat(where, ": MLP sizes must be positive (dim ", dim, ", hidden ", hidden, ", depth ", depth,
-                            ", emb_dim ", emb_dim, " >= 2)"));
+                            ", emb_dim ", emb_dim, " >= 2, out_dim ", out_dim, " >= 0)"));
 }
 
 Mlp::Mlp(const MlpConfig& config, Device device) : config_(config), params_(device) {
@@ -47,12 +50,12 @@ Mlp::Mlp(const MlpConfig& config, Device device) : config_(config), params_(devi
   time_embed_2_ = Linear(params_, "time_embed.2", config.hidden, config.hidden);
   input_ = Linear(params_, "input", config.dim, config.hidden);
   for (std::int64_t i = 0; i < config.depth; ++i) blocks_.emplace_back(params_, cat("blocks.", i), config.hidden, config.hidden);
-  output_ = Linear(params_, "output", config.hidden, config.dim);
+  output_ = Linear(params_, "output", config.hidden, config.outputs());
 }
 
 Shape Mlp::output_shape(const Shape& x) const {
   if (x.rank() != 2 || x[1] != config_.dim) throw ShapeError(cat("mlp: input ", x.str(), " is not (N, ", config_.dim, ")"));
-  return x;
+  return Shape{x[0], config_.outputs()};
 }
 
 void Mlp::run(Context& ctx, const Tensor& x, const Conditioning& c, Tensor& y, State* s) const {
@@ -109,7 +112,7 @@ void Mlp::jvp(Context& ctx, const Linearization& lin, const Tensor& dx, Tensor& 
   expect_tensor(ctx, "mlp", "dx", dx);
   if (dx.rank() != 2 || dx.dim(1) != config_.dim || dx.dim(0) % s.batch)
     throw ShapeError(cat("mlp: tangent ", dx.str(), " is not a whole number of copies of a (", s.batch, ", ", config_.dim, ") input"));
-  expect_same_shape("mlp", "dx", dx, "dy", dy);
+  expect_shape("mlp", "dy", dy, {dx.dim(0), config_.outputs()});
   std::int64_t b = dx.dim(0), n = s.batch, H = config_.hidden;
   Device dev = dx.device();
   // silu'(h) of the linearization point, repeated for each tangent copy.
@@ -137,7 +140,7 @@ void Mlp::jvp(Context& ctx, const Linearization& lin, const Tensor& dx, Tensor& 
 void Mlp::vjp(Context& ctx, const Linearization& lin, const Tensor& gy, Tensor& gx, bool param_grads) const {
   const State& s = dynamic_cast<const State&>(lin);
   std::int64_t n = s.batch, H = config_.hidden;
-  expect_shape("mlp", "gy", gy, {n, config_.dim});
+  expect_shape("mlp", "gy", gy, {n, config_.outputs()});
   expect_shape("mlp", "gx", gx, {n, config_.dim});
   Device dev = gy.device();
   Tensor slope = Tensor::empty({n, H}, dev), gh = Tensor::empty({n, H}, dev);

@@ -6,7 +6,8 @@
 //   h   = h + blocks[i](SiLU(h))    for i < depth
 //   y   = output(SiLU(h))
 //
-// x and y are (N, dim). Parameter names: time_embed.{0,2}.*, input.*, blocks.{i}.*, output.*.
+// x is (N, dim) and y (N, out_dim), out_dim = dim unless set (an inference network outputs two
+// hyperparameters per measured entry). Parameter names: time_embed.{0,2}.*, input.*, blocks.{i}.*, output.*.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,6 +19,8 @@ namespace tweedie::nn {
 
 struct MlpConfig {
   std::int64_t dim = 2, hidden = 128, depth = 3, emb_dim = 32;
+  std::int64_t out_dim = 0;  // outputs per item; 0: dim (a denoiser). Absent from configs that leave it 0.
+  std::int64_t outputs() const { return out_dim > 0 ? out_dim : dim; }
   static MlpConfig from_json(const std::string& json, const std::string& where);
   std::string to_json() const;
   void validate(const std::string& where) const;

@@ -6,6 +6,7 @@
 
 #include "kernels/axpby.h"
 #include "kernels/broadcast.h"
+#include "kernels/conjugate_fit.h"
 #include "kernels/map.h"
 #include "kernels/random.h"
 #include "kernels/rows.h"
@@ -86,6 +87,15 @@ class CountPosterior final : public Denoiser {
     if (variance_ == VarianceKind::probes && options_.probes < 1)
       throw ArgumentError(cat(kName, ": probes must be at least 1, not ", options_.probes));
     gaussian_prior_ = dynamic_cast<const GaussianDenoiser*>(prior_.get()) != nullptr;
+    if (options_.inference) {
+      if (options_.method != "evidence")
+        throw ArgumentError(cat(kName, ": an inference network gives the evidence trick's hyperparameters; method '", options_.method,
+                                "' does not use them"));
+      options_.inference->check_problem(prior_->item_shape(), *op_, *noise, "inference network");
+      if (options_.inference->process().name() != prior_->process().name())
+        throw ArgumentError(cat(kName, ": the inference network was trained on x_t of the '", options_.inference->process().name(),
+                                "' process, but the prior samples with '", prior_->process().name(), "'"));
+    }
   }
 
   const Process& process() const override { return prior_->process(); }
@@ -98,6 +108,10 @@ class CountPosterior final : public Denoiser {
   void vjp(Context&, const DenoiserLinearization&, const Tensor&, Tensor&) const override { no_derivatives(); }
 
  private:
+  void denoise_with_network(Context& ctx, const Tensor& xt, double t, const Tensor& y, Tensor& x0) const;
+  void clip_gradient(Context& ctx, Tensor& grad) const;
+  void mirror_counters() const;
+  mutable std::int64_t inference_calls_ = 0;
   [[noreturn]] static void no_derivatives() {
     throw ArgumentError(cat(kName, ": the posterior denoiser has no JVP or VJP (samplers use only denoise)"));
   }
@@ -195,6 +209,10 @@ void CountPosterior::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x
   if (model_.trials.per_entry.defined() && model_.trials.per_entry.device() != dev)
     throw DeviceError(cat(kName, ": the number of trials is on ", model_.trials.per_entry.device().str(), " but the context runs on ", dev.str()));
 
+  if (options_.inference) {
+    denoise_with_network(ctx, xt, t, y, x0);
+    return;
+  }
   auto lin = prior_->linearize(ctx, xt, t, x0);
   require_finite(ctx, x0, "the prior denoiser");
   Tensor mu = op_->make_output(n, dev);
@@ -210,13 +228,7 @@ void CountPosterior::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x
     op_->adjoint(ctx, d, back);
     prior_->vjp(ctx, *lin, back, grad);
     require_finite(ctx, grad, "the evidence gradient");
-    if (options_.clip > 0) {
-      Tensor bound = op_->make_input(n, dev);
-      fill(ctx, bound, float(options_.clip));
-      binary(ctx, BinaryOp::minimum, grad, bound, grad);
-      fill(ctx, bound, float(-options_.clip));
-      binary(ctx, BinaryOp::maximum, grad, bound, grad);
-    }
+    clip_gradient(ctx, grad);
     axpby(ctx, float(s * s / a), grad, 1.0f, x0);
   } else {
     // (I + H A C A^T H) u = r / sqrt(h); E[x | x_t, y] = E + C A^T H u, accumulated from CG's products.
@@ -236,10 +248,44 @@ void CountPosterior::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x
                        [&](Context& c, const std::vector<double>& alpha) { axpy_rows(c, alpha, xv, x0); });
   }
   require_finite(ctx, x0, cat("the ", options_.method, " update of E[x | x_t, y]"));
+  mirror_counters();
+}
 
-  forward_count = prior_->forward_count;
+void CountPosterior::clip_gradient(Context& ctx, Tensor& grad) const {
+  if (options_.clip <= 0) return;
+  Tensor bound = Tensor::empty(grad.shape(), ctx.device());
+  fill(ctx, bound, float(options_.clip));
+  binary(ctx, BinaryOp::minimum, grad, bound, grad);
+  fill(ctx, bound, float(-options_.clip));
+  binary(ctx, BinaryOp::maximum, grad, bound, grad);
+}
+
+void CountPosterior::denoise_with_network(Context& ctx, const Tensor& xt, double t, const Tensor& y, Tensor& x0) const {
+  // E[x | x_t, y] = E + (sigma^2 / alpha) grad_{x_t} log p(y | zeta(x_t, t)), the gradient through the
+  // inference network alone: it, not the prior, says how the evidence moves with x_t.
+  const std::int64_t n = xt.dim(0), k = op_->output().shape.numel();
+  const Device dev = ctx.device();
+  prior_->denoise(ctx, xt, t, x0);
+  require_finite(ctx, x0, "the prior denoiser");
+  Tensor raw = Tensor::empty({n, 2, k}, dev), g_raw = Tensor::empty({n, 2, k}, dev), grad = op_->make_input(n, dev);
+  auto lin = options_.inference->linearize(ctx, xt, {t}, raw);
+  require_finite(ctx, raw, "the inference network");
+  conjugate_evidence(ctx, raw, y.reshape({n, k}), model_, op_->observed().defined() ? op_->observed().reshape({k}) : Tensor(), n, g_raw);
+  options_.inference->vjp(ctx, *lin, g_raw, grad);
+  ++inference_calls_;
+  require_finite(ctx, grad, "the evidence gradient");
+  clip_gradient(ctx, grad);
+  const double a = process().alpha(t), s = process().sigma(t);
+  axpby(ctx, float(s * s / a), grad, 1.0f, x0);
+  require_finite(ctx, x0, "the evidence update of E[x | x_t, y]");
+  mirror_counters();
+}
+
+// The prior's network calls, and the inference network's (a forward and a VJP per denoise).
+void CountPosterior::mirror_counters() const {
+  forward_count = prior_->forward_count + inference_calls_;
   jvp_count = prior_->jvp_count;
-  vjp_count = prior_->vjp_count;
+  vjp_count = prior_->vjp_count + inference_calls_;
 }
 
 }  // namespace

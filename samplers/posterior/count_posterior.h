@@ -40,6 +40,7 @@
 #include "samplers/linalg/krylov.h"
 #include "samplers/noise/noise_model.h"
 #include "samplers/operators/operator.h"
+#include "samplers/posterior/inference_network.h"
 
 namespace tweedie::samplers {
 
@@ -51,6 +52,10 @@ struct CountPosteriorOptions {
   KrylovOptions krylov;            // mmps: CG iterations and tolerance
   bool by_vjp = false;             // covariance products by VJP instead of JVP
   std::uint64_t seed = 0;          // probes' key
+  // evidence: the conjugate hyperparameters from this trained network (inference_network.h) instead of
+  // moment matching; then the likelihood gradient is pulled back through it (one forward and one VJP
+  // of it per denoise) and the prior only denoises, and `variance` is unused.
+  std::shared_ptr<const InferenceNetwork> inference;
 };
 
 // y: (N, output...) one observation per item of a sampler batch of N, or (1, output...) shared, on the

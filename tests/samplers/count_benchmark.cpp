@@ -14,6 +14,11 @@
 #include "samplers/posterior/count_posterior.h"
 #include "samplers/posterior/dps.h"
 #include "samplers/posterior/ess.h"
+#include "samplers/posterior/inference_network.h"
+#include "samplers/training/conjugate_training.h"
+#include "nn/init.h"
+#include "nn/mlp.h"
+#include "nn/registry.h"
 #include "samplers/process.h"
 #include "samplers/sampler.h"
 #include "support.h"
@@ -348,6 +353,36 @@ CountBenchmark run_count_benchmark(const CountSetting& s) {
   }
   for (const Diffusion& d : runs) timed(d.name, d.calls_per_step * s.steps + 1, [&] { return diffusion(d.options); });
 
+  // The paper's inference network, trained here on 16384 prior draws (and scored on 1024 more); a step
+  // costs a prior forward, a forward and a VJP of the network.
+  if (s.inference_steps > 0) {
+    auto start = std::chrono::steady_clock::now();
+    CountModel count;
+    noise->count_model(count);
+    InferenceSpec spec;
+    spec.law = count.law, spec.process = "vp", spec.item = gp.item_shape, spec.outputs = n;
+    spec.operator_description = op->describe(), spec.noise_description = noise->describe();
+    nn::MlpConfig c;
+    c.dim = n, c.hidden = s.inference_hidden, c.depth = 3, c.emb_dim = 32, c.out_dim = 2 * n;
+    std::shared_ptr<nn::Network> mlp = nn::make_network("mlp", c.to_json(), device(), "benchmark");
+    nn::initialize_parameters(ctx, *mlp, s.seed + 61);
+    auto network = std::make_shared<InferenceNetwork>(mlp, spec, "benchmark");
+    Tensor draws = Tensor::empty(batched(16384, gp.item_shape), device()), held = Tensor::empty(batched(1024, gp.item_shape), device());
+    prior->sample_prior(ctx, s.seed + 71, draws);
+    prior->sample_prior(ctx, s.seed + 73, held);
+    ConjugateTrainOptions o;
+    o.batch = 256, o.seed = s.seed + 79, o.ema = 0.995;
+    o.adam.lr = 1e-3, o.adam.decay = "cosine", o.adam.total_steps = s.inference_steps, o.adam.warmup = 100;
+    ConjugateTrainer trainer(network, draws.to(Device::cpu()), op, o);
+    for (int k = 0; k < s.inference_steps; ++k) trainer.step(ctx);
+    out.inference_loss = trainer.validate(ctx, held.to(Device::cpu()));
+    trainer.swap_ema();
+    out.inference_seconds = seconds_since(start);
+    CountPosteriorOptions e;
+    e.method = "evidence", e.inference = network;
+    timed("evidence, inference network", 3.0 * s.steps + 1, [&] { return diffusion(e); });
+  }
+
   // DPS with its step size tuned on 4 held-out problems (their own MCMC reference).
   {
     const std::int64_t tune = 4;
@@ -396,6 +431,11 @@ std::string count_benchmark_table(const CountSetting& s, const CountBenchmark& b
                 s.family.c_str(), law.c_str(), where.c_str(), s.length, s.problems, s.samples, s.steps, s.mcmc_iterations, s.mcmc_thin,
                 b.mcmc_rhat, b.mcmc_ess, b.mcmc_seconds, b.dps_zeta);
   t += line;
+  if (s.inference_steps > 0) {
+    std::snprintf(line, sizeof line, "Inference network: MLP width %d, depth 3, %d steps of 256 (%.0f s), held-out loss %.3f per entry.\n\n",
+                  s.inference_hidden, s.inference_steps, b.inference_seconds, b.inference_loss);
+    t += line;
+  }
   t += "| method | mean error (sd*) | spread | 90% coverage | calls per sample | seconds |\n| --- | ---: | ---: | ---: | ---: | ---: |\n";
   for (const MethodScore& m : b.methods) {
     if (!m.failure.empty()) {

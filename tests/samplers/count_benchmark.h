@@ -34,6 +34,8 @@ struct CountSetting {
   int mcmc_iterations = 6000;      // per chain, 4 chains; the first quarter is burn-in
   int mcmc_thin = 1;               // keep every mcmc_thin-th draw after burn-in
   std::uint64_t seed = 1;
+  int inference_steps = 0;         // > 0: also the evidence trick with an inference network trained this long
+  int inference_hidden = 128;      // its MLP's width (depth 3)
 };
 
 struct MethodScore {
@@ -51,6 +53,8 @@ struct CountBenchmark {
   double mcmc_ess = 0;   // the smallest
   double dps_zeta = 0;   // DPS's step size, tuned on held-out problems
   double mcmc_seconds = 0;
+  double inference_loss = 0;       // the trained inference network's held-out conjugate loss per entry
+  double inference_seconds = 0;    // its training time
 };
 
 CountBenchmark run_count_benchmark(const CountSetting& setting);

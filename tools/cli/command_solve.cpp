@@ -16,6 +16,7 @@
 #include "cli/observation_rows.h"
 #include "io/denoiser_file.h"
 #include "io/hdf5_file.h"
+#include "io/inference_file.h"
 #include "io/observation_file.h"
 #include "io/png_file.h"
 #include "runtime/error.h"
@@ -34,6 +35,7 @@ namespace {
 struct SolveFlags {
   std::string prior, process, label, y, op, noise, method = "mmps", truth, output, png, device = "cpu", x_shape;
   std::string ellipse = "auto";  // ess
+  std::string hyper = "moment", inference_net;  // evidence
   samplers::SamplerOptions sampler;
   samplers::MmpsOptions mmps;
   samplers::DpsOptions dps;
@@ -102,6 +104,10 @@ void run_solve(const SolveFlags& f) {
     throw ArgumentError(cat("--variance ", v, ": one of auto, exact, probes, heuristic, none"));
   if (f.counts.probes < 1) throw ArgumentError(cat("--probes ", f.counts.probes, ": need at least 1"));
   if (!(f.counts.clip >= 0) || !std::isfinite(f.counts.clip)) throw ArgumentError(cat("--clip ", f.counts.clip, ": need a finite value >= 0 (0: no clipping)"));
+  if (f.hyper != "moment" && f.hyper != "network") throw ArgumentError(cat("--hyper ", f.hyper, ": moment or network"));
+  if (f.hyper == "network" && (f.method != "evidence" || f.inference_net.empty()))
+    throw ArgumentError("--hyper network: the evidence trick's hyperparameters from a trained network need --method evidence and --inference-net FILE");
+  if (f.hyper == "moment" && !f.inference_net.empty()) throw ArgumentError("--inference-net: give --hyper network to use it");
 
   std::shared_ptr<samplers::Denoiser> prior;
   samplers::Signal x{{}, DType::f32};
@@ -162,6 +168,14 @@ void run_solve(const SolveFlags& f) {
   const samplers::GaussianDenoiser* gaussian = dynamic_cast<const samplers::GaussianDenoiser*>(prior.get());
   if (f.method == "ess" && !gaussian)
     throw ArgumentError(cat("--method ess samples exactly from Gaussian priors only, and --prior ", f.prior, " is not an exact Gaussian prior file"));
+  samplers::CountPosteriorOptions count_options = f.counts;
+  if (f.hyper == "network") {
+    count_options.inference = load_inference_network(f.inference_net, device);
+    count_options.inference->check_problem(prior->item_shape(), op, *obs.noise.noise, "--inference-net " + f.inference_net);
+    if (count_options.inference->process().name() != prior->process().name())
+      throw ArgumentError(cat("--inference-net ", f.inference_net, ": trained on x_t of the '", count_options.inference->process().name(),
+                              "' process, but the prior samples with '", prior->process().name(), "' (--process)"));
+  }
   Tensor truth;
   if (!f.truth.empty()) {
     truth = read_dataset("--truth", parse_dataset_ref("--truth", f.truth, "x"), device);
@@ -194,7 +208,7 @@ void run_solve(const SolveFlags& f) {
                        (long long)(first + n - 1), (long long)total, s.step + 1, s.steps, rate, (s.steps - s.step - 1) / rate);
         };
       if ((f.method == "mmps" && counts) || f.method == "evidence") {
-        samplers::CountPosteriorOptions o = f.counts;
+        samplers::CountPosteriorOptions o = count_options;
         o.method = f.method;
         o.krylov = f.mmps.krylov;
         o.by_vjp = f.mmps.by_vjp;
@@ -323,6 +337,10 @@ void add_solve_command(CLI::App& app) {
   cmd->add_option("--variance", f->counts.variance,
                   "mmps and evidence with count noise: Var[A x | x_t] per entry by auto, exact, probes, heuristic, none")
       ->capture_default_str();
+  cmd->add_option("--hyper", f->hyper,
+                  "evidence: the conjugate hyperparameters by moment matching, or from a trained inference network (--inference-net)")
+      ->capture_default_str();
+  cmd->add_option("--inference-net", f->inference_net, "evidence: the inference network FILE (tweedie train --objective conjugate)");
   cmd->add_option("--probes", f->counts.probes, "--variance probes: Rademacher vectors per step")->capture_default_str();
   cmd->add_option("--clip", f->counts.clip, "evidence: clip the likelihood gradient to [-clip, clip] (0: none; the paper uses 10)")
       ->capture_default_str();

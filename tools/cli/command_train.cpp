@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/model_flags.h"
 #include "cli/stop_signals.h"
+#include "cli/train_conjugate.h"
 #include "io/denoiser_file.h"
 #include "io/hdf5_file.h"
 #include "io/model_file.h"
@@ -33,6 +34,7 @@ using nlohmann::json;
 struct TrainFlags {
   std::string data, labels, val, init, resume, output, state, log, device = "cpu", store = "f32", weights = "ema";
   std::string betas = "0.9,0.999", data_range = "check";
+  std::string objective = "dsm", op, noise, process = "vp";  // --objective conjugate: the problem
   ModelFlags model;
   samplers::TrainOptions run;
   std::int64_t steps = 0, checkpoint_every = 0, val_every = 0;
@@ -257,11 +259,27 @@ void run_train(TrainFlags& f, CLI::App* cmd) {
   std::cout << summary.dump() << "\n";
 }
 
+// --objective conjugate: the flags that mean something there, and a refusal of those that do not.
+void run_conjugate(TrainFlags& f, CLI::App* cmd) {
+  for (const char* flag : {"--labels", "--init", "--resume", "--state", "--checkpoint-every", "--weights", "--time", "--p-mean", "--p-std",
+                           "--flip", "--data-range"})
+    if (cmd->get_option(flag)->count() > 0) throw ArgumentError(cat(flag, ": not used by --objective conjugate"));
+  if (f.model.diffusion_given()) throw ArgumentError("--param, --schedule and the other diffusion flags: not used by --objective conjugate (give --process)");
+  ConjugateTrainFlags c;
+  c.op = f.op, c.noise = f.noise, c.process = f.process, c.data = f.data, c.val = f.val, c.output = f.output, c.log = f.log;
+  c.device = f.device, c.store = f.store, c.steps = f.steps, c.val_every = f.val_every, c.threads = f.threads, c.quiet = f.quiet;
+  c.run.batch = f.run.batch, c.run.seed = f.run.seed, c.run.adam = f.run.adam, c.run.ema = f.run.ema;
+  std::vector<float> b = parse_floats("--betas", f.betas);
+  if (b.size() != 2) throw ArgumentError(cat("--betas '", f.betas, "': two numbers, beta1,beta2"));
+  c.run.adam.beta1 = b[0], c.run.adam.beta2 = b[1];
+  run_conjugate_training(c, f.model);
+}
+
 }  // namespace
 
 void add_train_command(CLI::App& app) {
   auto f = std::make_shared<TrainFlags>();
-  auto* cmd = app.add_subcommand("train", "Train a diffusion prior by denoising score matching (AdamW, EMA, resumable)");
+  auto* cmd = app.add_subcommand("train", "Train a diffusion prior by denoising score matching (AdamW, EMA, resumable), or an inference network");
   cmd->add_option("--data", f->data, "Training data FILE[:DATASET] (default dataset x): (N, C, H, W) images in [-1, 1] or (N, D) vectors");
   cmd->add_option("--labels", f->labels, "Class labels FILE[:DATASET] (default dataset y), one per item, for class-conditional models");
   cmd->add_option("--val", f->val, "Held-out data FILE[:DATASET]: the DSM loss of the EMA weights on a fixed time grid");
@@ -298,8 +316,19 @@ void add_train_command(CLI::App& app) {
       g->add_option("--lr-decay", r.adam.decay, "After warm-up: constant, or cosine to 0 at the last step")->capture_default_str(),
       g->add_option("--ema", r.ema, "EMA decay of the weights (0: none)")->capture_default_str()};
   cmd->add_option("--data-range", f->data_range, "check: refuse images outside [-1, 1]; any: data normalised otherwise")->capture_default_str();
+  cmd->add_option("--objective", f->objective,
+                  "dsm: a diffusion prior; conjugate: the evidence trick's inference network for one count problem "
+                  "(--operator, --noise, --process; --data holds prior draws)")
+      ->capture_default_str();
+  cmd->add_option("--operator", f->op, "conjugate: the problem's operator SPEC (or an observation file)");
+  cmd->add_option("--noise", f->noise, "conjugate: the problem's count noise SPEC (or an observation file)");
+  cmd->add_option("--process", f->process, "conjugate: the noising process of the prior the network will serve")->capture_default_str();
   cmd->callback([f, cmd] {
     f->model.keep_given(cmd);
+    if (f->objective == "conjugate") return run_conjugate(*f, cmd);
+    if (f->objective != "dsm") throw ArgumentError(cat("--objective '", f->objective, "': dsm or conjugate"));
+    for (const char* flag : {"--operator", "--noise", "--process"})
+      if (cmd->get_option(flag)->count() > 0) throw ArgumentError(cat(flag, " belongs to --objective conjugate"));
     run_train(*f, cmd);
   });
 }
