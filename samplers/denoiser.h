@@ -41,6 +41,15 @@ class Denoiser {
 
   // Counters for reports ("network evaluations"): forward passes, JVPs and VJPs, in items.
   mutable std::int64_t forward_count = 0, jvp_count = 0, vjp_count = 0;
+
+ protected:
+  // For denoisers wrapped around another (posterior denoisers): the network work is the inner one's,
+  // plus calls of other networks they run themselves, so that reports read it off either.
+  void mirror_counters(const Denoiser& inner, std::int64_t own_forward = 0, std::int64_t own_vjp = 0) const {
+    forward_count = inner.forward_count + own_forward;
+    jvp_count = inner.jvp_count;
+    vjp_count = inner.vjp_count + own_vjp;
+  }
 };
 
 // Cov[x | x_t] v = (sigma^2 / alpha) J v, by a JVP (default) or a VJP (J is symmetric in exact

@@ -110,7 +110,6 @@ class CountPosterior final : public Denoiser {
  private:
   void denoise_with_network(Context& ctx, const Tensor& xt, double t, const Tensor& y, Tensor& x0) const;
   void clip_gradient(Context& ctx, Tensor& grad) const;
-  void mirror_counters() const;
   mutable std::int64_t inference_calls_ = 0;
   [[noreturn]] static void no_derivatives() {
     throw ArgumentError(cat(kName, ": the posterior denoiser has no JVP or VJP (samplers use only denoise)"));
@@ -248,7 +247,7 @@ void CountPosterior::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x
                        [&](Context& c, const std::vector<double>& alpha) { axpy_rows(c, alpha, xv, x0); });
   }
   require_finite(ctx, x0, cat("the ", options_.method, " update of E[x | x_t, y]"));
-  mirror_counters();
+  mirror_counters(*prior_);
 }
 
 void CountPosterior::clip_gradient(Context& ctx, Tensor& grad) const {
@@ -278,15 +277,10 @@ void CountPosterior::denoise_with_network(Context& ctx, const Tensor& xt, double
   const double a = process().alpha(t), s = process().sigma(t);
   axpby(ctx, float(s * s / a), grad, 1.0f, x0);
   require_finite(ctx, x0, "the evidence update of E[x | x_t, y]");
-  mirror_counters();
+  mirror_counters(*prior_, inference_calls_, inference_calls_);  // the inference network: a forward and a VJP per denoise
 }
 
-// The prior's network calls, and the inference network's (a forward and a VJP per denoise).
-void CountPosterior::mirror_counters() const {
-  forward_count = prior_->forward_count + inference_calls_;
-  jvp_count = prior_->jvp_count;
-  vjp_count = prior_->vjp_count + inference_calls_;
-}
+
 
 }  // namespace
 

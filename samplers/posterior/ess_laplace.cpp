@@ -57,7 +57,7 @@ Tensor laplace_ellipse_sampling(Context& ctx, const GaussianDenoiser& prior, con
   int newton_most = 0;
   bool converged = true;
 
-  const std::size_t cd = std::size_t(chains) * std::size_t(dim), ck = std::size_t(chains) * std::size_t(outputs);
+  const std::size_t cd = std::size_t(chains) * std::size_t(dim);
   std::vector<double> u(cd), b(cd), rb, bb, nu(cd), c(cd), rc, bc, z(static_cast<std::size_t>(outputs)), yi(static_cast<std::size_t>(outputs));
   std::vector<double> current(static_cast<std::size_t>(chains));
   for (std::int64_t i = 0; i < observations; ++i) {

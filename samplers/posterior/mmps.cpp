@@ -162,10 +162,7 @@ void MmpsDenoiser::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0)
   }
   require_finite(ctx, x0, cat("the ", options_.solver, " solve of E[x | x_t, y]"));
 
-  // The network work is the prior's: mirror its counters so reports read them off either denoiser.
-  forward_count = prior_->forward_count;
-  jvp_count = prior_->jvp_count;
-  vjp_count = prior_->vjp_count;
+  mirror_counters(*prior_);
 }
 
 }  // namespace
