@@ -1,6 +1,7 @@
 // The count-data benchmark (count_benchmark.h): the 1-D GP of the evidence-trick paper at two Poisson
 // count levels and with Binomial data, every method against elliptical slice sampling. The slow suite
-// runs a few problems per setting and checks the headline; the nightly suite runs 50 per setting and
+// runs a few problems per setting and checks the headline; the nightly suite runs 50 per 1-D setting and
+// 10 per 2-D one (Cox process and prevalence survey on a 32 x 32 grid) and
 // prints the README's tables (TWEEDIE_PRINT_TABLES=1).
 #include <cstdio>
 #include <cstdlib>
@@ -63,10 +64,12 @@ void check_headline(const CountSetting& s, const CountBenchmark& b) {
   CHECK(mmps.spread < 1.15);
   CHECK(mmps.coverage > 0.8);
   CHECK(mmps.coverage < 0.97);
-  // The per-entry evidence is further away than MMPS; at DPS's cost (one VJP a step) it is closer than DPS.
+  // The per-entry evidence is further away than MMPS; at DPS's cost (one VJP a step) it is closer than
+  // DPS, except on the survey (Binomial counts at 10% of the sites), where the nightly run measured a
+  // tie (0.480 +- 0.024 against DPS's 0.460 +- 0.032, 10 problems): there the claim is not asserted.
   CHECK((!evidence.failure.empty() || evidence.mean_error > mmps.mean_error));
   REQUIRE(cheap_evidence.failure.empty());
-  CHECK((!dps.failure.empty() || cheap_evidence.mean_error < dps.mean_error));
+  if (s.observed >= 1) CHECK((!dps.failure.empty() || cheap_evidence.mean_error < dps.mean_error));
   // The inference network (where trained): at the heuristic's cost, closer than the heuristic variance.
   if (s.inference_steps > 0) {
     const MethodScore& network = score_of(b, "evidence, inference network");
@@ -103,7 +106,7 @@ std::vector<CountSetting> grid_settings(int side, int problems, int samples, int
 TEST_SUITE("slow") {
 TEST_CASE("count benchmark: MMPS for counts and the evidence trick against MCMC on the 1-D GP (6 problems per setting)") {
   // The inference network only at the low count level, where 1000 steps of a width-128 MLP suffice to
-  // beat the heuristic variance (measured 0.31 against 0.75; at 600 steps it loses at s = 12 and on
+  // beat the heuristic variance (measured 0.39 against 0.75; at 600 steps it lost at s = 12 and on
   // Binomial data, so the short training the slow suite affords would say nothing there).
   for (CountSetting s : settings(6, 32, 6000, 2, 1000, 128)) {
     if (s.family != "poisson" || s.scale > 1) s.inference_steps = 0;
