@@ -1,7 +1,6 @@
 #include "kernels/conjugate_fit.h"
 
 #include "runtime/check.h"
-#include "runtime/memory.h"
 #include "runtime/parallel.h"
 #include "runtime/parallel_reduce.h"
 
@@ -35,16 +34,7 @@ ConjugateEntries entries_of(Context& ctx, const char* op, const Tensor& raw, con
 
 std::vector<double> run(Context& ctx, const ConjugateEntries& e, std::int64_t items, Tensor& grad) {
   for_each_2d(ctx, items, e.rows.cols, ConjugateGradient{e, grad.data<float>()});
-  std::vector<double> out(std::size_t(items), 0.0);
-  if (!ctx.on_cuda()) {
-    reduce_rows(ctx, items, e.rows.cols, ConjugateValue{e}, out.data());
-    return out;
-  }
-  Workspace::Scope scratch(ctx.workspace());
-  double* device_out = scratch.take<double>(items);
-  reduce_rows(ctx, items, e.rows.cols, ConjugateValue{e}, device_out);
-  copy_bytes(out.data(), Device::cpu(), device_out, ctx.device(), out.size() * sizeof(double));
-  return out;
+  return reduce_rows_to_host(ctx, items, e.rows.cols, ConjugateValue{e});
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "kernels/count_evidence.h"
 
 #include "runtime/check.h"
-#include "runtime/memory.h"
 #include "runtime/parallel.h"
 #include "runtime/parallel_reduce.h"
 
@@ -50,16 +49,7 @@ std::vector<double> count_evidence(Context& ctx, const Tensor& y, const Tensor& 
   expect_tensor(ctx, op, "score", score);
   expect_same_shape(op, "mean", mean, "score", score);
   for_each_2d(ctx, items, e.rows.cols, CountEvidenceScore{e, score.data<float>()});
-  std::vector<double> out(std::size_t(items), 0.0);
-  if (!ctx.on_cuda()) {
-    reduce_rows(ctx, items, e.rows.cols, CountEvidenceValue{e}, out.data());
-    return out;
-  }
-  Workspace::Scope scratch(ctx.workspace());
-  double* device_out = scratch.take<double>(items);
-  reduce_rows(ctx, items, e.rows.cols, CountEvidenceValue{e}, device_out);
-  copy_bytes(out.data(), Device::cpu(), device_out, ctx.device(), out.size() * sizeof(double));
-  return out;
+  return reduce_rows_to_host(ctx, items, e.rows.cols, CountEvidenceValue{e});
 }
 
 void count_newton(Context& ctx, const Tensor& y, const Tensor& mean, const Tensor& var, const CountModel& model,

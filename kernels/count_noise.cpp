@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "runtime/check.h"
-#include "runtime/memory.h"
 #include "runtime/parallel.h"
 #include "runtime/parallel_reduce.h"
 
@@ -52,16 +51,7 @@ EntryValues values(Context& ctx, const char* op, const char* name, const EntryPa
 // Runs a row reducer and brings one double per item to the host.
 template <class R>
 std::vector<double> per_item(Context& ctx, const R& r, const Batch& b) {
-  std::vector<double> out(std::size_t(b.items), 0.0);
-  if (!ctx.on_cuda()) {
-    reduce_rows(ctx, b.items, b.rows.cols, r, out.data());
-    return out;
-  }
-  Workspace::Scope scratch(ctx.workspace());
-  double* device_out = scratch.take<double>(b.items);
-  reduce_rows(ctx, b.items, b.rows.cols, r, device_out);
-  copy_bytes(out.data(), Device::cpu(), device_out, ctx.device(), out.size() * sizeof(double));
-  return out;
+  return reduce_rows_to_host(ctx, b.items, b.rows.cols, r);
 }
 
 }  // namespace

@@ -15,33 +15,18 @@ std::int64_t row_length(const char* op, const Tensor& x, std::int64_t rows) {
   return x.numel() / rows;
 }
 
-// Runs a double-valued reducer over rows and brings the results to the host.
-template <class R>
-std::vector<double> rows_to_host(Context& ctx, const R& r, std::int64_t rows, std::int64_t cols) {
-  std::vector<double> out(std::size_t(rows), 0.0);
-  if (!ctx.on_cuda()) {
-    reduce_rows(ctx, rows, cols, r, out.data());
-    return out;
-  }
-  Workspace::Scope scratch(ctx.workspace());
-  double* device_out = scratch.take<double>(rows);
-  reduce_rows(ctx, rows, cols, r, device_out);
-  copy_bytes(out.data(), Device::cpu(), device_out, ctx.device(), out.size() * sizeof(double));
-  return out;
-}
-
 }  // namespace
 
 std::vector<double> sum_rows(Context& ctx, const Tensor& x, std::int64_t rows) {
   expect_tensor(ctx, "sum", "x", x);
-  return rows_to_host(ctx, SumReducer{x.data<float>()}, rows, row_length("sum", x, rows));
+  return reduce_rows_to_host(ctx, rows, row_length("sum", x, rows), SumReducer{x.data<float>()});
 }
 
 std::vector<double> dot_rows(Context& ctx, const Tensor& x, const Tensor& y, std::int64_t rows) {
   expect_tensor(ctx, "dot", "x", x);
   expect_tensor(ctx, "dot", "y", y);
   expect_same_shape("dot", "x", x, "y", y);
-  return rows_to_host(ctx, DotReducer{x.data<float>(), y.data<float>()}, rows, row_length("dot", x, rows));
+  return reduce_rows_to_host(ctx, rows, row_length("dot", x, rows), DotReducer{x.data<float>(), y.data<float>()});
 }
 
 std::vector<double> norm2_rows(Context& ctx, const Tensor& x, std::int64_t rows) {

@@ -19,6 +19,7 @@
 
 #include "runtime/context.h"
 #include "runtime/hd.h"
+#include "runtime/memory.h"
 #include "runtime/parallel.h"
 #include "runtime/workspace.h"
 #if defined(__CUDACC__)
@@ -118,6 +119,22 @@ void reduce_rows(Context& ctx, std::int64_t rows, std::int64_t cols, const R& r,
     for (std::int64_t c = 0; c < chunks; ++c) v = R::combine(v, partial[std::size_t(row * chunks + c)]);
     out[row] = v;
   }
+}
+
+// reduce_rows with the results on the host, whatever ctx's device (through workspace scratch on a GPU).
+template <class R>
+std::vector<typename R::Value> reduce_rows_to_host(Context& ctx, std::int64_t rows, std::int64_t cols, const R& r) {
+  using Value = typename R::Value;
+  std::vector<Value> out(std::size_t(std::max<std::int64_t>(rows, 0)), Value{});
+  if (!ctx.on_cuda()) {
+    reduce_rows(ctx, rows, cols, r, out.data());
+    return out;
+  }
+  Workspace::Scope scratch(ctx.workspace());
+  Value* device_out = scratch.take<Value>(rows);
+  reduce_rows(ctx, rows, cols, r, device_out);
+  copy_bytes(out.data(), Device::cpu(), device_out, ctx.device(), out.size() * sizeof(Value));
+  return out;
 }
 
 }  // namespace tweedie
