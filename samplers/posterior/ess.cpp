@@ -136,11 +136,8 @@ Tensor elliptical_slice_sampling(Context& ctx, const GaussianDenoiser& prior, co
   op.batch_of_output(ctx, y);
   likelihood.validate(ctx, y, "ess: y");
   const EssEllipse ellipse = resolve_ellipse(o.ellipse, prior, likelihood);
-  if (ellipse == EssEllipse::laplace) {
-    if (std::string why = laplace_unsupported(prior, likelihood); !why.empty())
-      throw ArgumentError(cat(kName, ": the laplace ellipse needs a Laplace approximation, but ", why));
-    return detail::laplace_ellipse_sampling(ctx, prior, likelihood, y, o, seed, report);
-  }
+  // The Laplace ellipse's sampler refuses, with the reason, problems that have no Laplace approximation.
+  if (ellipse == EssEllipse::laplace) return detail::laplace_ellipse_sampling(ctx, prior, likelihood, y, o, seed, report);
   return detail::prior_ellipse_sampling(ctx, prior, likelihood, y, o, seed, report);
 }
 

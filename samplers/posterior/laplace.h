@@ -47,9 +47,9 @@ std::string laplace_unsupported(const GaussianDenoiser& prior, const Likelihood&
 WhitenedProblem whitened_problem(Context& ctx, const GaussianDenoiser& prior, const Likelihood& likelihood,
                                  const std::string& where);
 
-// One entry's log p(y | z), its score d/dz and Fisher weight, in double.
+// One entry's score d log p(y | z) / dz and Fisher weight, in double.
 struct EntryTerms {
-  double log_p = 0, score = 0, weight = 0;
+  double score = 0, weight = 0;
 };
 EntryTerms entry_terms(const WhitenedProblem& p, std::int64_t k, double y, double z);
 // sum_k log p(y_k | z_k) over the measured entries (y and z: K values) up to terms free of z (log y!,

@@ -267,7 +267,7 @@ void run_conjugate(TrainFlags& f, CLI::App* cmd) {
   if (f.model.diffusion_given()) throw ArgumentError("--param, --schedule and the other diffusion flags: not used by --objective conjugate (give --process)");
   ConjugateTrainFlags c;
   c.op = f.op, c.noise = f.noise, c.process = f.process, c.data = f.data, c.val = f.val, c.output = f.output, c.log = f.log;
-  c.device = f.device, c.store = f.store, c.steps = f.steps, c.val_every = f.val_every, c.threads = f.threads, c.quiet = f.quiet;
+  c.device = f.device, c.store = parse_store(f.store), c.steps = f.steps, c.val_every = f.val_every, c.threads = f.threads, c.quiet = f.quiet;
   c.run.batch = f.run.batch, c.run.seed = f.run.seed, c.run.adam = f.run.adam, c.run.ema = f.run.ema;
   std::vector<float> b = parse_floats("--betas", f.betas);
   if (b.size() != 2) throw ArgumentError(cat("--betas '", f.betas, "': two numbers, beta1,beta2"));

@@ -22,13 +22,6 @@ namespace {
 
 using nlohmann::json;
 
-StoredAs stored_as(const std::string& s) {
-  if (s == "f32") return StoredAs::f32;
-  if (s == "f16") return StoredAs::f16;
-  if (s == "bf16") return StoredAs::bf16;
-  throw ArgumentError(cat("--store '", s, "': f32, f16 or bf16"));
-}
-
 Tensor read_draws(const std::string& flag, const std::string& text) {
   DatasetRef ref = parse_dataset_ref(flag, text, "x");
   Tensor x = read_dataset(flag, ref, Device::cpu());
@@ -42,7 +35,6 @@ Tensor read_draws(const std::string& flag, const std::string& text) {
 void run_conjugate_training(const ConjugateTrainFlags& f, ModelFlags& model) {
   Device device = Device::parse(f.device);
   Context ctx(device, f.threads);
-  stored_as(f.store);
   if (f.data.empty()) throw ArgumentError("--data: give draws of the prior, FILE or FILE:DATASET");
   if (f.op.empty() || f.noise.empty())
     throw ArgumentError("--objective conjugate: give the problem the network is for: --operator SPEC and --noise SPEC (an observation file carries both)");
@@ -111,7 +103,7 @@ void run_conjugate_training(const ConjugateTrainFlags& f, ModelFlags& model) {
   }
   if (progress) std::fprintf(stderr, "\n");
   trainer.swap_ema();
-  save_inference_network(*network, f.output, stored_as(f.store));
+  save_inference_network(*network, f.output, f.store);
   json summary{{"steps", f.steps}, {"seconds", timer.seconds()}, {"loss_smoothed", smoothed}, {"objective", "conjugate"},
                {"parameters", net->parameters().count_values()}, {"inference", json::parse(spec.to_json())}, {"output", f.output}};
   if (!std::isnan(last_val)) summary["val_loss"] = last_val;

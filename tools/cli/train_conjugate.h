@@ -7,12 +7,14 @@
 #include <string>
 
 #include "cli/model_flags.h"
+#include "io/hdf5_file.h"
 #include "samplers/training/conjugate_training.h"
 
 namespace tweedie::cli {
 
 struct ConjugateTrainFlags {
-  std::string op, noise, process = "vp", data, val, output, log, device = "cpu", store = "f32";
+  std::string op, noise, process = "vp", data, val, output, log, device = "cpu";
+  StoredAs store = StoredAs::f32;
   samplers::ConjugateTrainOptions run;
   std::int64_t steps = 0, val_every = 0;
   int threads = 0;
