@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "io/hdf5_file.h"
 #include "support.h"
 
 namespace tweedie::test {
@@ -17,6 +18,15 @@ void check_refused(const std::string& args, const std::string& out, const std::s
   CHECK(r.status != 0);
   CHECK_MESSAGE(contains(r.out, expected), r.out);
   CHECK_FALSE(std::filesystem::exists(out));
+}
+
+void write_prior_draws(const std::string& prior, int seed, const std::string& samples, const std::string& truth) {
+  Run r = run("sample --prior " + prior + " --process vp --sampler ddim --steps 50 --samples 2 --seed " + std::to_string(seed) + " -o " + samples);
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  H5File s = H5File::open(samples);
+  H5File x = H5File::create(truth);
+  x.write("x", s.read("samples"));
+  x.commit();
 }
 
 Run run(const std::string& args) { return run_shell(std::string(TWEEDIE_CLI) + " " + args); }

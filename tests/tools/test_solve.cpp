@@ -30,12 +30,7 @@ void write_problem(const TempDir& dir) {
       p.spectrum.push_back(0.5 * std::exp(-(fk * fk + fl * fl) / 4.0) + 1e-3);
     }
   save_gaussian_prior(dir.file("prior.h5"), p);
-  Run r = run("sample --prior " + dir.file("prior.h5") + " --process vp --sampler ddim --steps 50 --samples 2 --seed 9 -o " + dir.file("x.h5"));
-  REQUIRE_MESSAGE(r.status == 0, r.out);
-  H5File s = H5File::open(dir.file("x.h5"));
-  H5File x = H5File::create(dir.file("truth.h5"));
-  x.write("x", s.read("samples"));
-  x.commit();
+  write_prior_draws(dir.file("prior.h5"), 9, dir.file("x.h5"), dir.file("truth.h5"));
 }
 
 }  // namespace

@@ -35,12 +35,7 @@ void write_problem(const TempDir& dir) {
       p.cov.push_back(std::exp(-0.5 * d * d) + (i == j ? 1e-4 : 0.0));
     }
   save_gaussian_prior(dir.file("gp.h5"), p);
-  Run r = run("sample --prior " + dir.file("gp.h5") + " --process vp --sampler ddim --steps 50 --samples 2 --seed 4 -o " + dir.file("f.h5"));
-  REQUIRE_MESSAGE(r.status == 0, r.out);
-  H5File s = H5File::open(dir.file("f.h5"));
-  H5File x = H5File::create(dir.file("truth.h5"));
-  x.write("x", s.read("samples"));
-  x.commit();
+  write_prior_draws(dir.file("gp.h5"), 4, dir.file("f.h5"), dir.file("truth.h5"));
   for (const char* noise : {"poisson:scale=4", "binomial:n=20"}) {
     std::string name = std::string(noise).substr(0, std::string(noise).find(':'));
     Run sim = run("simulate --operator identity --noise " + std::string(noise) + " --x " + dir.file("truth.h5") + " --seed 6 -o " + dir.file(name + ".h5"));
