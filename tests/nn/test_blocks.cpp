@@ -1,9 +1,10 @@
-// Derivative checks for the composite layers: Linear, ResBlock (every variant), Resampler, and the
-// timestep embedding against its closed form.
+// Derivative checks for the composite layers: Linear, ResBlock (every variant), Resampler, the MLP with
+// more outputs than inputs, and the timestep embedding against its closed form.
 #include <cmath>
 
 #include "gradcheck.h"
 #include "nn/linear.h"
+#include "nn/mlp.h"
 #include "nn/resblock.h"
 #include "nn/resample.h"
 #include "nn/timestep.h"
@@ -195,4 +196,35 @@ TEST_CASE("timestep embedding: cosine half first, geometric frequencies from 1 t
       if (dim % 2) CHECK(e[b * dim + dim - 1] == 0.0);
     }
   }
+}
+
+TEST_CASE("mlp with out_dim != dim (inference networks): JVP, VJP and gradients; the config round-trips") {
+  MlpConfig c;
+  c.dim = 6, c.hidden = 16, c.depth = 2, c.emb_dim = 8, c.out_dim = 10;
+  CHECK(MlpConfig::from_json(c.to_json(), "test").out_dim == 10);
+  MlpConfig plain;
+  CHECK(plain.to_json().find("out_dim") == std::string::npos);  // denoiser configs are written as before
+  Mlp mlp(c, test::device());
+  test::randomize(mlp.parameters(), 5, 0.3);
+  Tensor X = test::normal_tensor({4, 6}, 6);
+  const Conditioning cond{{10.0f, 250.0f, 600.0f, 990.0f}, {}};
+  CHECK(mlp.output_shape(X.shape()) == Shape{4, 10});
+  auto f = [&](const Tensor& x) {
+    Tensor y = Tensor::empty({4, 10}, test::device());
+    mlp.forward(test::context(), x, cond, y);
+    return y;
+  };
+  Tensor Y = Tensor::empty({4, 10}, test::device());
+  auto lin = mlp.linearize(test::context(), X, cond, Y);
+  check_derivatives(mlp.parameters(), X, {4, 10}, f,
+                    [&](const Tensor& v) {
+                      Tensor dy = Tensor::empty({4, 10}, test::device());
+                      mlp.jvp(test::context(), *lin, v, dy);
+                      return dy;
+                    },
+                    [&](const Tensor& u) {
+                      Tensor gx = Tensor::empty({4, 6}, test::device());
+                      mlp.vjp(test::context(), *lin, u, gx, true);
+                      return gx;
+                    });
 }
