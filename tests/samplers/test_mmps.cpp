@@ -1,194 +1,21 @@
-// MMPS against exact posteriors. For a Gaussian prior N(mu, S) and y = A x + n, n ~ N(0, R), every
-// quantity is Gaussian: p(x | x_t, y) conditions x on the stacked observation (x_t, y) = H x + noise with
-// H = [alpha I; A], and p(x | y) on y alone, both in closed form (computed here in double from the
-// dense S and the operator's matrix on its measured entries). The prior's denoiser is affine with the
-// exact Jacobian, so MMPS with the solve run to convergence must give E[x | x_t, y] itself at every t,
-// and a sampler over it draws from p(x | y).
+// MMPS against exact posteriors (gaussian_problems.h). The prior's denoiser is affine with the exact
+// Jacobian, so MMPS with the solve run to convergence must give E[x | x_t, y] itself at every t, and a
+// sampler over it draws from p(x | y).
 #include <cmath>
-#include <complex>
-#include <numbers>
-#include <random>
 
 #include "runtime/error.h"
-#include "samplers/closed_form_process.h"
-#include "samplers/gaussian_denoiser.h"
+#include "samplers/gaussian_problems.h"
 #include "samplers/noise/noise_model.h"
 #include "samplers/operators/fourier_operators.h"
-#include "samplers/operators/image_operators.h"
 #include "samplers/posterior/mmps.h"
 #include "samplers/sampler.h"
 #include "support.h"
 
 using namespace tweedie;
 using namespace tweedie::samplers;
-using Cov = GaussianPrior::Covariance;
+using namespace tweedie::test;
 
 namespace {
-
-using Matrix = std::vector<double>;  // row-major
-
-struct Gaussian {
-  std::vector<double> mean;
-  Matrix cov;
-};
-
-// x ~ N(mu, S) conditioned on o = H x + e, e ~ N(0, diag(noise)), H k x d:
-//   mean = mu + S H^T G^{-1} (o - H mu),  cov = S - S H^T G^{-1} H S,  G = H S H^T + diag(noise).
-Gaussian condition(const Matrix& s, const std::vector<double>& mu, const Matrix& h, const std::vector<double>& o,
-                   const std::vector<double>& noise) {
-  const auto d = std::int64_t(mu.size()), k = std::int64_t(o.size());
-  const Matrix hs = test::multiply_dense(h, s, k, d, d);  // H S (k x d)
-  Matrix g = test::multiply_dense(hs, test::transpose_dense(h, k, d), k, d, k);
-  for (std::int64_t i = 0; i < k; ++i) g[i * k + i] += noise[std::size_t(i)];
-  std::vector<double> r = o;
-  const std::vector<double> hmu = test::multiply_dense(h, mu, k, d, 1);
-  for (std::int64_t i = 0; i < k; ++i) r[std::size_t(i)] -= hmu[std::size_t(i)];
-  const Matrix ginv_hs = test::solve_dense(g, hs, k, d);  // G^{-1} H S (k x d)
-  const std::vector<double> w = test::solve_dense(g, r, k, 1);
-  Gaussian p{mu, s};
-  for (std::int64_t j = 0; j < d; ++j)
-    for (std::int64_t i = 0; i < k; ++i) {
-      p.mean[std::size_t(j)] += hs[i * d + j] * w[std::size_t(i)];
-      for (std::int64_t l = 0; l < d; ++l) p.cov[j * d + l] -= hs[i * d + j] * ginv_hs[i * d + l];
-    }
-  return p;
-}
-
-// A posterior problem: a Gaussian prior with its dense covariance, an operator with its matrix on the
-// measured entries (rows over the real and imaginary parts of complex outputs), and one observation.
-struct Problem {
-  std::shared_ptr<GaussianDenoiser> prior;
-  std::shared_ptr<const Operator> op;
-  Matrix s;
-  std::vector<double> mu;
-  std::int64_t d = 0;
-  Matrix a;                  // k x d
-  std::vector<double> obs;   // the measured entries of y (k)
-  double noise_var = 0;
-  Tensor y, variance;        // (1, output...) and the output item shape
-  int y_dim = 0;             // real dimension of the output: the most CG iterations can need
-};
-
-// An even power spectrum on (1, h, w) and its covariance F^H diag(p) F.
-GaussianPrior stationary_prior(std::int64_t h, std::int64_t w, std::uint64_t seed, Matrix& dense) {
-  const std::int64_t d = h * w;
-  std::vector<double> q = test::uniform(std::size_t(d), seed, 0.1, 2.0);
-  GaussianPrior p;
-  p.kind = Cov::stationary;
-  p.item_shape = {1, h, w};
-  p.mean = test::uniform(std::size_t(d), seed + 1, -1, 1);
-  p.spectrum.resize(std::size_t(d));
-  for (std::int64_t k = 0; k < h; ++k)
-    for (std::int64_t l = 0; l < w; ++l) p.spectrum[k * w + l] = 0.5 * (q[k * w + l] + q[(h - k) % h * w + (w - l) % w]);
-  dense.assign(std::size_t(d * d), 0.0);
-  for (std::int64_t i = 0; i < d; ++i)
-    for (std::int64_t j = 0; j < d; ++j) {
-      double s = 0;
-      for (std::int64_t k = 0; k < h; ++k)
-        for (std::int64_t l = 0; l < w; ++l)
-          s += p.spectrum[k * w + l] *
-               std::cos(2 * std::numbers::pi * (double(k * (i / w - j / w)) / h + double(l * (i % w - j % w)) / w));
-      dense[i * d + j] = s / double(d);
-    }
-  return p;
-}
-
-// kind: "matrix" (D = 16 vector, dense prior, 8 x 16 matrix), "mask-dense" / "mask-stationary" ((1, 8, 8)
-// image, half the pixels kept), "mri" ((1, 8, 8) real image, stationary prior, a column mask).
-Problem make_problem(const std::string& kind, std::unique_ptr<Process> process = std::make_unique<test::TrigProcess>()) {
-  Context& ctx = test::context();
-  const Device dev = test::device();
-  Problem pb;
-  GaussianPrior gp;
-  Signal in{{1, 8, 8}, DType::f32};
-  if (kind == "matrix" || kind == "mask-dense") {
-    if (kind == "matrix") in = Signal{{16}, DType::f32};
-    pb.d = in.shape.numel();
-    gp.kind = Cov::dense;
-    gp.item_shape = in.shape;
-    gp.mean = test::uniform(std::size_t(pb.d), 11, -1, 1);
-    gp.cov = test::random_covariance(pb.d, 12);
-    pb.s = gp.cov;
-  } else {
-    pb.d = 64;
-    gp = stationary_prior(8, 8, 13, pb.s);
-  }
-  pb.mu = gp.mean;
-  pb.prior = std::make_shared<GaussianDenoiser>(gp, std::move(process), dev);
-  if (kind == "matrix") {
-    pb.op = make_matrix(in, test::upload(test::uniform(std::size_t(8 * pb.d), 14), {8, pb.d}), "matrix", dev);
-  } else if (kind == "mri") {
-    pb.op = make_mri(in, mask_random_columns(8, 8, 2.0, 2, 15), Tensor(), "mri", dev);
-  } else {
-    pb.op = make_mask(in, random_pixel_mask({1, 8, 8}, 0.5, false, 16), "inpaint", dev);
-  }
-  pb.noise_var = 0.05;
-  pb.variance = make_gaussian_noise(std::sqrt(pb.noise_var))->gaussian_variance(ctx, pb.op->output().shape);
-
-  // The operator's matrix: its outputs for the unit vectors, kept on the measured (real) entries.
-  const bool complex = pb.op->output().dtype == DType::c64;
-  const std::int64_t out = pb.op->output().shape.numel(), parts = complex ? 2 : 1;
-  pb.y_dim = int(out * parts);
-  std::vector<double> eye(std::size_t(pb.d * pb.d), 0.0);
-  for (std::int64_t i = 0; i < pb.d; ++i) eye[i * pb.d + i] = 1;
-  Tensor units = test::upload(eye, batched(pb.d, in.shape)), images = pb.op->make_output(pb.d, dev);
-  pb.op->apply(ctx, units, images);
-  std::vector<double> cols = complex ? std::vector<double>() : test::download(images);
-  if (complex)
-    for (auto z : test::download_complex(images)) cols.push_back(z.real()), cols.push_back(z.imag());
-  std::vector<double> seen(std::size_t(out), 1.0);
-  if (pb.op->observed().defined()) seen = test::download(pb.op->observed().to(dev));
-  std::vector<std::int64_t> rows;  // measured real entries
-  for (std::int64_t e = 0; e < out * parts; ++e)
-    if (seen[std::size_t(e / parts)] != 0) rows.push_back(e);
-  for (std::int64_t e : rows)
-    for (std::int64_t j = 0; j < pb.d; ++j) pb.a.push_back(cols[std::size_t(j * out * parts + e)]);
-
-  // y = A x + n for an x near the prior's mean, zero where nothing is measured.
-  std::vector<double> x = pb.mu, noise = test::uniform(std::size_t(out * parts), 17);
-  std::vector<double> yv = test::multiply_dense(pb.a, x, std::int64_t(rows.size()), pb.d, 1);
-  std::vector<double> full(std::size_t(out * parts), 0.0);
-  std::mt19937_64 gen(18);
-  std::normal_distribution<double> normal;
-  for (std::size_t r = 0; r < rows.size(); ++r) full[std::size_t(rows[r])] = yv[r] + std::sqrt(pb.noise_var) * normal(gen);
-  Shape yshape = batched(1, pb.op->output().shape);
-  if (complex) {
-    std::vector<std::complex<double>> z;
-    for (std::int64_t e = 0; e < out; ++e) z.emplace_back(full[std::size_t(2 * e)], full[std::size_t(2 * e + 1)]);
-    pb.y = test::upload(z, yshape);
-    full.clear();
-    for (auto v : test::download_complex(pb.y)) full.push_back(v.real()), full.push_back(v.imag());
-  } else {
-    pb.y = test::upload(full, yshape);
-    full = test::download(pb.y);
-  }
-  for (std::int64_t e : rows) pb.obs.push_back(full[std::size_t(e)]);
-  (void)x;
-  return pb;
-}
-
-// E[x | x_t, y] for one x_t.
-std::vector<double> exact_denoiser(const Problem& pb, const std::vector<double>& xt, double alpha, double sigma) {
-  const auto k = std::int64_t(pb.obs.size());
-  Matrix h(std::size_t((pb.d + k) * pb.d), 0.0);
-  for (std::int64_t i = 0; i < pb.d; ++i) h[i * pb.d + i] = alpha;
-  std::copy(pb.a.begin(), pb.a.end(), h.begin() + pb.d * pb.d);
-  std::vector<double> o = xt, noise(std::size_t(pb.d), sigma * sigma);
-  o.insert(o.end(), pb.obs.begin(), pb.obs.end());
-  noise.resize(std::size_t(pb.d + k), pb.noise_var);
-  return condition(pb.s, pb.mu, h, o, noise).mean;
-}
-
-Gaussian exact_posterior(const Problem& pb) {
-  return condition(pb.s, pb.mu, pb.a, pb.obs, std::vector<double>(pb.obs.size(), pb.noise_var));
-}
-
-MmpsOptions converged(const Problem& pb, const std::string& solver = "cg") {
-  MmpsOptions o;
-  o.solver = solver;
-  o.krylov = {.max_iterations = pb.y_dim, .tolerance = 1e-10};
-  return o;
-}
 
 // MMPS at several t on a batch of three x_t against E[x | x_t, y]; returns the largest relative error.
 double denoiser_error(const Problem& pb, const MmpsOptions& o) {
