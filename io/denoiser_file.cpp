@@ -7,6 +7,7 @@
 #include "io/prior_file.h"
 #include "runtime/error.h"
 #include "samplers/network_denoiser.h"
+#include "samplers/process_change_denoiser.h"
 
 namespace tweedie {
 namespace {
@@ -16,7 +17,15 @@ std::unique_ptr<samplers::Denoiser> network_denoiser(const std::string& path, co
   if (!info.inference.empty())
     throw ArgumentError(cat(path, ": this is an inference network (hyperparameters of the evidence trick), not a prior; ",
                             "give it to solve as --inference-net"));
-  return make_network_denoiser(load_model(path, device), info.diffusion, path, options);
+  // A model file that records its schedule keeps it: the network is evaluated at its own times, and
+  // --process, when given, is the process the run follows (samplers/process_change_denoiser.h).
+  nlohmann::json diffusion = nlohmann::json::parse(info.diffusion, nullptr, /*allow_exceptions=*/false);
+  if (options.process_spec.empty() || !diffusion.is_object() || !diffusion.contains("schedule"))
+    return make_network_denoiser(load_model(path, device), info.diffusion, path, options);
+  DenoiserOptions own = options;
+  own.process_spec.clear();
+  std::shared_ptr<samplers::Denoiser> trained = make_network_denoiser(load_model(path, device), info.diffusion, path, own);
+  return samplers::make_process_change_denoiser(std::move(trained), samplers::process_from_spec(options.process_spec, "--process"));
 }
 
 }  // namespace

@@ -14,7 +14,9 @@ namespace tweedie {
 
 struct DenoiserOptions {
   // The process ("vp", "ve:sigma_max=50", ...; samplers/process.h). Required for exact priors, which
-  // carry none; for a model file it replaces the recorded schedule.
+  // carry none. For a model file that records its schedule, the process to run under: the network is
+  // still evaluated at its own times, at the same noise level (samplers/process_change_denoiser.h);
+  // for one that records none, the schedule it was trained with.
   std::string process_spec;
   std::vector<std::int64_t> labels;  // class labels for class-conditional models: one, or one per sample
   bool clamp = false;                // clip E[x | x_t] to [-1, 1] (guided-diffusion's clip_denoised)

@@ -22,7 +22,6 @@ RmpOptions resolve_rmp_options(const RmpOptions& options, const Process& process
   const bool ve = variance_exploding(process);
   if (o.steps == 0) o.steps = ve ? 30 : 400;
   if (o.inner == 0) o.inner = ve ? 20 : 1;
-  if (std::isnan(o.prior_variance)) o.prior_variance = o.inner == 1 ? std::numeric_limits<double>::infinity() : 0.0;
   if (o.steps < 1) throw ArgumentError(cat(kName, ": steps ", o.steps, ": need at least 1 (0: the default)"));
   if (o.inner < 1) throw ArgumentError(cat(kName, ": inner iterations ", o.inner, ": need at least 1 (0: the default)"));
   if (!(o.step_size > 0 && o.step_size < 2))

@@ -80,6 +80,75 @@ TEST_CASE("tweedie solve: MMPS and DPS on simulated inpainting, with samples, me
   CHECK(mm["psnr"][0].get<double>() > zf["psnr"][0].get<double>() + 1.0);
 }
 
+TEST_CASE("tweedie solve --method rmp: the posterior mean alone, the same under VP and VE and as exact MCMC's") {
+  // A Gaussian prior with Gaussian noise: RMP over MMPS is exact (rmp.h), so VP with 30 steps and VE
+  // with 12 steps of 3 inner iterations give the same mean, and elliptical slice sampling's exact draws
+  // average to it within their Monte-Carlo error.
+  TempDir dir;
+  write_problem(dir);
+  Run sim = run("simulate --operator inpaint:p=0.5 --noise gaussian:sigma=0.05 --x " + dir.file("truth.h5") + " --seed 2 -o " + dir.file("y.h5"));
+  REQUIRE_MESSAGE(sim.status == 0, sim.out);
+  const std::string common = " --prior " + dir.file("prior.h5") + " --y " + dir.file("y.h5") + " --truth " + dir.file("truth.h5") + " --cg-iterations 40";
+  Run vp = run("solve --method rmp --process vp --steps 30" + common + " -o " + dir.file("vp.h5") + " --png " + dir.file("png"));
+  REQUIRE_MESSAGE(vp.status == 0, vp.out);
+  Run ve = run("solve --method rmp --process ve --steps 12 --inner 3" + common + " -o " + dir.file("ve.h5"));
+  REQUIRE_MESSAGE(ve.status == 0, ve.out);
+  nlohmann::json m = last_json(vp.out);
+  CHECK(m["method"] == "rmp");
+  CHECK_FALSE(m.contains("samples"));
+  CHECK(m["rmp"]["guidance"] == "mmps");
+  CHECK(m["rmp"]["covariance"] == "tweedie");  // an exact prior keeps its exact covariance
+  CHECK(m["rmp"]["steps"] == 30);
+  CHECK(m["rmp"]["inner"] == 1);
+  CHECK(m["rmp"]["prior_variance"] == 0.0);
+  // Two observations, 1 start + 30 steps + 1 final posterior denoise each.
+  CHECK(m["network"]["forward"] == 2 * 32);
+  CHECK(m["psnr"].size() == 2);
+  for (double c : m["data_consistency"]) CHECK(c < 0.5);
+  CHECK(last_json(ve.out)["network"]["forward"] == 2 * (1 + 12 * 3 + 1));
+  H5File f = H5File::open(dir.file("vp.h5"));
+  CHECK(f.shape("mean") == Shape{2, 1, 8, 8});
+  CHECK_FALSE(f.has("samples"));
+  CHECK_FALSE(f.has("std"));
+  CHECK(std::filesystem::exists(std::filesystem::path(dir.file("png")) / "mean.png"));
+  CHECK_FALSE(std::filesystem::exists(std::filesystem::path(dir.file("png")) / "samples.png"));
+  const std::vector<double> a = download(f.read("mean")), b = download(H5File::open(dir.file("ve.h5")).read("mean"));
+  CHECK(max_relative_error(a, b, 1e-1) < 1e-3);
+
+  Run ess = run("solve --method ess --chains 4 --iterations 3000 --burn-in 500 --prior " + dir.file("prior.h5") + " --y " + dir.file("y.h5") +
+                " --seed 5 -o " + dir.file("ess.h5"));
+  REQUIRE_MESSAGE(ess.status == 0, ess.out);
+  H5File e = H5File::open(dir.file("ess.h5"));
+  const std::vector<double> em = download(e.read("mean")), es = download(e.read("std"));
+  const double draws = 4 * 2500;
+  double worst = 0;  // in Monte-Carlo standard errors, allowing autocorrelation up to 10 draws
+  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - em[i]) / (es[i] * std::sqrt(10 / draws)));
+  CAPTURE(worst);
+  MESSAGE("rmp vs ess mean: ", worst, " Monte-Carlo standard errors at most");
+  CHECK(worst < 4);
+}
+
+TEST_CASE("tweedie solve --method rmp refuses what it cannot do, by name") {
+  TempDir dir;
+  write_problem(dir);
+  REQUIRE(run("simulate --operator inpaint:p=0.5 --noise gaussian:sigma=0.05 --x " + dir.file("truth.h5") + " -o " + dir.file("y.h5")).status == 0);
+  REQUIRE(run("simulate --operator phase --noise gaussian:sigma=0.05 --x " + dir.file("truth.h5") + " -o " + dir.file("phase.h5")).status == 0);
+  auto refused = [&](const std::string& args, const std::string& expected) { check_refused(args, dir.file("out.h5"), expected); };
+  const std::string prior = " --prior " + dir.file("prior.h5") + " --process vp";
+  const std::string y = " --y " + dir.file("y.h5");
+  refused("solve --method rmp" + prior + " --y " + dir.file("phase.h5"), "is nonlinear, and MMPS's Gaussian approximation");
+  refused("solve --method rmp --samples 4" + prior + y, "rmp gives one estimate per observation");
+  refused("solve --method mmps --inner 3" + prior + y, "these set --method rmp");
+  refused("solve --method rmp --gamma 2" + prior + y, "--gamma weighs the plug-in likelihood");
+  refused("solve --method rmp --guidance evidence" + prior + y, "is for count data");
+  refused("solve --method rmp --guidance magic" + prior + y, "--guidance magic: one of");
+  refused("solve --method rmp --rmp-step 3" + prior + y, "step size 3");
+  refused("solve --method rmp --inner -1" + prior + y, "inner iterations -1");
+  // The plug-in likelihood takes the nonlinear operator.
+  Run plugin = run("solve --method rmp --guidance plugin --gamma 0.01 --steps 20" + prior + " --y " + dir.file("phase.h5") + " -o " + dir.file("p.h5"));
+  CHECK_MESSAGE(plugin.status == 0, plugin.out);
+}
+
 TEST_CASE("tweedie solve refuses what it cannot do, by name, and writes nothing") {
   TempDir dir;
   write_problem(dir);

@@ -1,7 +1,8 @@
 // `tweedie solve`: posterior samples, mean and standard deviation for observations y = noise(A(x)),
 // with a diffusion prior (MMPS, DPS, and for counts the evidence trick), exact MCMC for Gaussian priors
-// (elliptical slice sampling), or a classical baseline (MAP with Tikhonov or TV, PnP-ADMM, RED); HDF5
-// results, PNGs and one JSON line of metrics.
+// (elliptical slice sampling), or a classical baseline (MAP with Tikhonov or TV, PnP-ADMM, RED); or the
+// posterior mean alone by reverse mean propagation (RMP) over a posterior denoiser; HDF5 results, PNGs
+// and one JSON line of metrics.
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,11 +24,14 @@
 #include "runtime/memory.h"
 #include "runtime/timer.h"
 #include "samplers/metrics.h"
+#include "samplers/mixture_denoiser.h"
 #include "samplers/posterior/baselines.h"
 #include "samplers/posterior/count_posterior.h"
 #include "samplers/posterior/dps.h"
 #include "samplers/posterior/ess.h"
+#include "samplers/posterior/guided_denoiser.h"
 #include "samplers/posterior/mmps.h"
+#include "samplers/posterior/rmp.h"
 
 namespace tweedie::cli {
 namespace {
@@ -36,12 +40,15 @@ struct SolveFlags {
   std::string prior, process, label, y, op, noise, method = "mmps", truth, output, png, device = "cpu", x_shape;
   std::string ellipse = "auto";  // ess
   std::string hyper = "moment", inference_net;  // evidence
+  std::string guidance = "auto";                   // rmp: mmps, evidence, plugin
+  double gamma = 1.0;                              // rmp --guidance plugin
   samplers::SamplerOptions sampler;
   samplers::MmpsOptions mmps;
   samplers::DpsOptions dps;
   samplers::BaselineOptions baseline;
   samplers::CountPosteriorOptions counts;
   samplers::EssOptions ess;
+  samplers::RmpOptions rmp;
   std::int64_t samples = 1, batch = 0;
   std::uint64_t seed = 0;
   int threads = 0;
@@ -50,9 +57,9 @@ struct SolveFlags {
   const CLI::App* command = nullptr;
 };
 
-const char* kMethods = "mmps, dps, evidence, ess, map-tikhonov, map-tv, pnp, red";
+const char* kMethods = "mmps, dps, evidence, rmp, ess, map-tikhonov, map-tv, pnp, red";
 bool known_method(const std::string& m) {
-  for (const char* k : {"mmps", "dps", "evidence", "ess", "map-tikhonov", "map-tv", "pnp", "red"})
+  for (const char* k : {"mmps", "dps", "evidence", "rmp", "ess", "map-tikhonov", "map-tv", "pnp", "red"})
     if (m == k) return true;
   return false;
 }
@@ -104,9 +111,20 @@ void run_solve(const SolveFlags& f) {
     throw ArgumentError(cat("--variance ", v, ": one of auto, exact, probes, heuristic, none"));
   if (f.counts.probes < 1) throw ArgumentError(cat("--probes ", f.counts.probes, ": need at least 1"));
   if (!(f.counts.clip >= 0) || !std::isfinite(f.counts.clip)) throw ArgumentError(cat("--clip ", f.counts.clip, ": need a finite value >= 0 (0: no clipping)"));
+  if (f.guidance != "auto" && f.guidance != "mmps" && f.guidance != "evidence" && f.guidance != "plugin")
+    throw ArgumentError(cat("--guidance ", f.guidance, ": one of auto, mmps, evidence, plugin"));
+  if (f.method != "rmp" && (f.guidance != "auto" || f.command->count("--inner") || f.command->count("--gamma") ||
+                            f.command->count("--rmp-step") || f.command->count("--rmp-prior-variance")))
+    throw ArgumentError("--guidance, --inner, --gamma, --rmp-step, --rmp-prior-variance: these set --method rmp");
+  const bool rmp = f.method == "rmp";
+  // What conditions the denoiser on y: the method itself, or for rmp its --guidance.
+  const std::string posterior_kind = rmp ? (f.guidance == "auto" ? "mmps" : f.guidance) : f.method;
+  if (rmp && f.command->count("--gamma") && posterior_kind != "plugin")
+    throw ArgumentError(cat("--gamma weighs the plug-in likelihood (--guidance plugin); --guidance ", posterior_kind, " has no weight"));
+  const bool evidence = posterior_kind == "evidence";
   if (f.hyper != "moment" && f.hyper != "network") throw ArgumentError(cat("--hyper ", f.hyper, ": moment or network"));
-  if (f.hyper == "network" && (f.method != "evidence" || f.inference_net.empty()))
-    throw ArgumentError("--hyper network: the evidence trick's hyperparameters from a trained network need --method evidence and --inference-net FILE");
+  if (f.hyper == "network" && (!evidence || f.inference_net.empty()))
+    throw ArgumentError("--hyper network: the evidence trick's hyperparameters from a trained network need --method evidence (or rmp --guidance evidence) and --inference-net FILE");
   if (f.hyper == "moment" && !f.inference_net.empty()) throw ArgumentError("--inference-net: give --hyper network to use it");
 
   std::shared_ptr<samplers::Denoiser> prior;
@@ -156,15 +174,19 @@ void run_solve(const SolveFlags& f) {
   Tensor variance;
   CountModel count_model;
   const bool counts = obs.noise.noise->count_model(count_model);
-  if (f.method == "mmps") {
+  const std::string what = rmp ? cat("--method rmp --guidance ", posterior_kind) : cat("--method ", f.method);
+  if (posterior_kind == "mmps") {
     variance = obs.noise.noise->gaussian_variance(ctx, op.output().shape);
     if (!variance.defined() && !counts)
-      throw ArgumentError(cat("--method mmps needs Gaussian, Poisson or Binomial noise, not ", obs.noise.noise->describe(),
-                              "; --method dps handles any noise model"));
+      throw ArgumentError(cat(what, " needs Gaussian, Poisson or Binomial noise, not ", obs.noise.noise->describe(),
+                              rmp ? "; --guidance plugin handles any noise model" : "; --method dps handles any noise model"));
+    if (rmp && !op.is_linear())
+      throw ArgumentError(cat(what, ": operator '", op.describe(), "' is nonlinear, and MMPS's Gaussian approximation of p(y | x_t) ",
+                              "needs a linear one; --guidance plugin (the log-likelihood gradient at E[x | x_t]) handles it"));
   }
-  if (f.method == "evidence" && !counts)
-    throw ArgumentError(cat("--method evidence is for count data (Poisson or Binomial noise), not ", obs.noise.noise->describe(),
-                            "; use --method mmps for Gaussian noise"));
+  if (evidence && !counts)
+    throw ArgumentError(cat(what, " is for count data (Poisson or Binomial noise), not ", obs.noise.noise->describe(),
+                            rmp ? "; use --guidance mmps for Gaussian noise" : "; use --method mmps for Gaussian noise"));
   const samplers::GaussianDenoiser* gaussian = dynamic_cast<const samplers::GaussianDenoiser*>(prior.get());
   if (f.method == "ess" && !gaussian)
     throw ArgumentError(cat("--method ess samples exactly from Gaussian priors only, and --prior ", f.prior, " is not an exact Gaussian prior file"));
@@ -176,6 +198,39 @@ void run_solve(const SolveFlags& f) {
       throw ArgumentError(cat("--inference-net ", f.inference_net, ": trained on x_t of the '", count_options.inference->process().name(),
                               "' process, but the prior samples with '", prior->process().name(), "' (--process)"));
   }
+  // rmp feeds the prior noise-free means, where a network's Jacobian is no covariance (rmp.h): there
+  // the posterior denoisers take no products of it unless asked to.
+  const bool exact_prior = gaussian || dynamic_cast<const samplers::MixtureDenoiser*>(prior.get());
+  const bool rmp_over_network = rmp && !exact_prior;
+  if (rmp_over_network && !f.command->count("--variance")) count_options.variance = "heuristic";
+  samplers::RmpOptions rmp_options = f.rmp;
+  if (rmp) {
+    rmp_options.steps = f.command->count("--steps") ? f.sampler.steps : 0;
+    try {
+      rmp_options = samplers::resolve_rmp_options(rmp_options, prior->process());
+    } catch (const ArgumentError& e) {
+      throw ArgumentError(cat("--steps, --inner, --rmp-step, --rmp-prior-variance: ", e.what()));
+    }
+  }
+  // The posterior denoiser E[x | x_t, y] the diffusion methods other than dps run on, for the
+  // observations y of one batch.
+  auto make_posterior = [&](const Tensor& y) -> std::unique_ptr<samplers::Denoiser> {
+    if (counts && (posterior_kind == "mmps" || evidence)) {
+      samplers::CountPosteriorOptions o = count_options;
+      o.method = posterior_kind;
+      o.krylov = f.mmps.krylov;
+      o.by_vjp = f.mmps.by_vjp;
+      o.seed = f.seed;
+      return samplers::make_count_posterior(prior, obs.op.op, obs.noise.noise, y, o);
+    }
+    if (posterior_kind == "mmps") {
+      samplers::MmpsOptions o = f.mmps;
+      o.solver = f.gmres ? "gmres" : "cg";
+      if (rmp_over_network && !f.command->count("--covariance")) o.covariance = "sigma_t";
+      return samplers::make_mmps_denoiser(prior, obs.op.op, variance, y, o);
+    }
+    return samplers::make_guided_denoiser(ctx, prior, std::make_shared<samplers::Likelihood>(lik), y, f.gamma);
+  };
   Tensor truth;
   if (!f.truth.empty()) {
     truth = read_dataset("--truth", parse_dataset_ref("--truth", f.truth, "x"), device);
@@ -199,29 +254,21 @@ void run_solve(const SolveFlags& f) {
     const std::int64_t n = std::min(batch, total - first);
     Tensor y = observations_for(obs.y, first, n, per);
     Tensor result;
-    if (sampling) {
-      samplers::StepHook hook;
-      if (progress)
-        hook = [&, start = timer.seconds()](const samplers::StepInfo& s) {
-          double rate = (s.step + 1) / std::max(timer.seconds() - start, 1e-9);
-          std::fprintf(stderr, "\r%s items %lld-%lld of %lld  step %d/%d  %.2f steps/s  ETA %.0f s   ", f.method.c_str(), (long long)first,
-                       (long long)(first + n - 1), (long long)total, s.step + 1, s.steps, rate, (s.steps - s.step - 1) / rate);
-        };
-      if ((f.method == "mmps" && counts) || f.method == "evidence") {
-        samplers::CountPosteriorOptions o = count_options;
-        o.method = f.method;
-        o.krylov = f.mmps.krylov;
-        o.by_vjp = f.mmps.by_vjp;
-        o.seed = f.seed;
-        auto posterior = samplers::make_count_posterior(prior, obs.op.op, obs.noise.noise, y, o);
-        result = samplers::sample(ctx, *posterior, f.sampler, n, f.seed, first, hook, {}, checkpoint.batch(ctx, first, n));
-      } else if (f.method == "mmps") {
-        samplers::MmpsOptions o = f.mmps;
-        o.solver = f.gmres ? "gmres" : "cg";
-        auto posterior = samplers::make_mmps_denoiser(prior, obs.op.op, variance, y, o);
-        result = samplers::sample(ctx, *posterior, f.sampler, n, f.seed, first, hook, {}, checkpoint.batch(ctx, first, n));
-      } else {
+    samplers::StepHook hook;
+    if (progress && (sampling || rmp))
+      hook = [&, start = timer.seconds()](const samplers::StepInfo& s) {
+        double rate = (s.step + 1) / std::max(timer.seconds() - start, 1e-9);
+        std::fprintf(stderr, "\r%s items %lld-%lld of %lld  step %d/%d  %.2f steps/s  ETA %.0f s   ", f.method.c_str(), (long long)first,
+                     (long long)(first + n - 1), (long long)total, s.step + 1, s.steps, rate, (s.steps - s.step - 1) / rate);
+      };
+    if (rmp) {
+      result = samplers::reverse_mean_propagation(ctx, *make_posterior(y), rmp_options, n, hook);
+    } else if (sampling) {
+      if (f.method == "dps") {
         result = samplers::sample_dps(ctx, *prior, lik, y, f.dps, f.sampler, n, f.seed, first, hook, checkpoint.batch(ctx, first, n));
+      } else {
+        auto posterior = make_posterior(y);
+        result = samplers::sample(ctx, *posterior, f.sampler, n, f.seed, first, hook, {}, checkpoint.batch(ctx, first, n));
       }
     } else if (f.method == "map-tikhonov") {
       result = samplers::map_tikhonov(ctx, lik, y, f.baseline);
@@ -248,6 +295,14 @@ void run_solve(const SolveFlags& f) {
   nlohmann::json metrics{{"method", f.method}, {"operator", op.describe()}, {"noise", obs.noise.noise ? obs.noise.noise->describe() : "none"},
                          {"observations", m}, {"samples", per}, {"seconds", seconds}, {"peak_bytes", memory_stats(device).peak}};
   if (sampling) metrics["sampler"] = {{"kind", f.sampler.kind}, {"steps", f.sampler.steps}};
+  if (rmp) {
+    metrics.erase("samples");  // one estimate, the mean
+    metrics["rmp"] = {{"guidance", posterior_kind}, {"covariance", rmp_over_network && !f.command->count("--covariance") ? "sigma_t" : f.mmps.covariance},
+                      {"variance", count_options.variance}, {"steps", rmp_options.steps}, {"inner", rmp_options.inner},
+                      {"step_size", rmp_options.step_size},
+                      {"prior_variance", std::isinf(rmp_options.prior_variance) ? nlohmann::json("inf") : nlohmann::json(rmp_options.prior_variance)}};
+    if (posterior_kind == "plugin") metrics["rmp"]["gamma"] = f.gamma;
+  }
   if (f.method == "ess")
     metrics["mcmc"] = nlohmann::json{{"chains", ess.chains}, {"iterations", ess.iterations}, {"burn_in", ess.burn_in}, {"thin", ess.thin},
                        {"rhat", ess_report.rhat}, {"ess", ess_report.ess}, {"shrinks_per_iteration", ess_report.shrinks_per_iteration},
@@ -281,17 +336,20 @@ void run_solve(const SolveFlags& f) {
 
   std::vector<std::int64_t> dims{m, per};
   for (std::int64_t v : op.input().shape.dims()) dims.push_back(v);
-  out.write("samples", all.reshape(Shape(std::span<const std::int64_t>(dims))));
+  // rmp's estimate is the mean alone: no samples, and no spread to report.
+  if (!rmp) out.write("samples", all.reshape(Shape(std::span<const std::int64_t>(dims))));
   out.write("mean", mean_t);
-  out.write("std", std_t);
+  if (!rmp) out.write("std", std_t);
   out.set_attribute("", "method", f.method);
   out.set_attribute("", "operator", op.describe());
   out.set_attribute("", "metrics", metrics.dump());
   if (!f.png.empty()) {
     namespace fs = std::filesystem;
     write_image_png((fs::path(f.png) / "mean.png").string(), mean_t, false);
-    write_image_png((fs::path(f.png) / "std.png").string(), std_t, true);
-    write_image_png((fs::path(f.png) / "samples.png").string(), all.slice(0, std::min<std::int64_t>(total, 16)), false);
+    if (!rmp) {
+      write_image_png((fs::path(f.png) / "std.png").string(), std_t, true);
+      write_image_png((fs::path(f.png) / "samples.png").string(), all.slice(0, std::min<std::int64_t>(total, 16)), false);
+    }
     if (truth.defined()) write_image_png((fs::path(f.png) / "truth.png").string(), truth, false);
     if (op.is_linear()) {  // the observation brought back to image space: zero-filled for MRI
       Tensor back = op.make_input(m, device);
@@ -309,21 +367,21 @@ void run_solve(const SolveFlags& f) {
 
 void add_solve_command(CLI::App& app) {
   auto f = std::make_shared<SolveFlags>();
-  auto* cmd = app.add_subcommand("solve", "Posterior samples, mean and std for observations (MMPS, DPS) or a baseline estimate");
+  auto* cmd = app.add_subcommand("solve", "Posterior samples, mean and std for observations (MMPS, DPS), the mean alone (RMP) or a baseline estimate");
   cmd->add_option("--prior", f->prior, "Model file or exact prior file (not needed by map-tikhonov, map-tv)");
   cmd->add_option("--y", f->y, "Observation file from tweedie simulate, or FILE[:DATASET] of y with --operator and --noise")->required();
   cmd->add_option("--operator", f->op, "Operator SPEC, when --y is not an observation file (see tweedie simulate --help)");
   cmd->add_option("--noise", f->noise, "Noise SPEC, when --y is not an observation file");
   cmd->add_option("--x-shape", f->x_shape, "Shape of one unknown item, C,H,W, when --y is not an observation file and there is no --prior");
   cmd->add_option("--method", f->method, kMethods)->capture_default_str();
-  cmd->add_option("-o,--output", f->output, "Output HDF5: samples (M, K, ...), mean and std (M, ...)")->required();
+  cmd->add_option("-o,--output", f->output, "Output HDF5: samples (M, K, ...), mean and std (M, ...); rmp: mean only")->required();
   cmd->add_option("--truth", f->truth, "True signals FILE[:DATASET] (M, ...): adds PSNR and SSIM (images in [-1, 1])");
   cmd->add_option("--png", f->png, "Folder for PNGs: mean, std, samples, truth, observation (A^T y; zero-filled for MRI)");
   cmd->add_option("--samples", f->samples, "Samples per observation (mmps, dps, evidence)")->capture_default_str();
   cmd->add_option("--batch", f->batch, "Items per batch (0: all at once)")->capture_default_str();
   cmd->add_option("--seed", f->seed, "Seed: a sample's noise depends only on it and the sample's index")->capture_default_str();
   cmd->add_option("--sampler", f->sampler.kind, "em, ode-euler, ode-heun, pc, ddpm, ddim, edm-heun")->capture_default_str();
-  cmd->add_option("--steps", f->sampler.steps, "Sampler steps")->capture_default_str();
+  cmd->add_option("--steps", f->sampler.steps, "Sampler steps; rmp: outer steps T (default 400 for VP, 30 for VE)")->capture_default_str();
   cmd->add_option("--eta", f->sampler.eta, "ddim: 0 deterministic .. 1 ancestral")->capture_default_str();
   cmd->add_option("--process", f->process, "Process for exact priors, or to override a model's");
   cmd->add_option("--label", f->label, "Class label(s) for class-conditional models");
@@ -332,8 +390,21 @@ void add_solve_command(CLI::App& app) {
   cmd->add_option("--tolerance", f->mmps.krylov.tolerance, "mmps: stop the solver at this relative residual (0: always k)")->capture_default_str();
   cmd->add_flag("--gmres", f->gmres, "mmps: GMRES instead of conjugate gradient");
   cmd->add_flag("--by-vjp", f->mmps.by_vjp, "mmps: covariance products by VJP instead of JVP");
-  cmd->add_option("--covariance", f->mmps.covariance, "mmps: tweedie, sigma_t (heuristic), gaussian (Gaussian priors)")->capture_default_str();
+  cmd->add_option("--covariance", f->mmps.covariance,
+                  "mmps: tweedie, sigma_t (heuristic), gaussian (Gaussian priors); rmp over a network defaults to sigma_t")
+      ->capture_default_str();
   cmd->add_option("--zeta", f->dps.zeta, "dps: step size")->capture_default_str();
+  cmd->add_option("--guidance", f->guidance,
+                  "rmp: the likelihood's score from mmps (linear operators; Gaussian or count noise), evidence (counts), or "
+                  "plugin (grad log p(y | E[x | x_t]), any operator and noise); auto: mmps")
+      ->capture_default_str();
+  cmd->add_option("--inner", f->rmp.inner, "rmp: natural-gradient iterations per step, T_in (0: 1 for VP, 20 for VE)")->capture_default_str();
+  cmd->add_option("--gamma", f->gamma, "rmp --guidance plugin: weight of the likelihood term")->capture_default_str();
+  cmd->add_option("--rmp-step", f->rmp.step_size, "rmp: natural-gradient step size rho in (0, 2)")->capture_default_str();
+  cmd->add_option("--rmp-prior-variance", f->rmp.prior_variance,
+                  "rmp: c in the precision a^2/b^2 + 1/(sigma^2 + alpha^2 c); 0: every inner step contracts; inf: the "
+                  "transition alone (the ancestral step, unstable on coarse grids)")
+      ->capture_default_str();
   cmd->add_option("--variance", f->counts.variance,
                   "mmps and evidence with count noise: Var[A x | x_t] per entry by auto, exact, probes, heuristic, none")
       ->capture_default_str();
