@@ -23,6 +23,7 @@
 
 #include "samplers/distances.h"
 #include "samplers/mixture_fixtures.h"
+#include "samplers/mixture_problems.h"
 #include "samplers/noise/likelihood.h"
 #include "samplers/operators/image_operators.h"
 #include "samplers/posterior/dps.h"
@@ -33,110 +34,14 @@
 
 using namespace tweedie;
 using namespace tweedie::samplers;
+using tweedie::test::MixtureProblem;
+using tweedie::test::make_mixture_problem;
+using tweedie::test::repeated_y;
 
 namespace {
 
-using Matrix = std::vector<double>;  // row-major
-
-// The posterior of sum_k w_k N(mu_k, C_k) given y = A x + sigma_y n, A (m x d):
-//   G_k = A C_k A^T + sigma_y^2 I,  mean_k = mu_k + C_k A^T G_k^-1 (y - A mu_k),  cov_k = C_k - C_k A^T G_k^-1 A C_k,
-//   w_k proportional to w_k N(y; A mu_k, G_k).
-MixturePrior posterior(const MixturePrior& p, const Matrix& a, std::size_t m, const std::vector<double>& y, double sigma_y) {
-  const std::size_t d = std::size_t(p.dim), kk = p.weights.size();
-  MixturePrior q;
-  q.dim = p.dim;
-  std::vector<double> logw;
-  for (std::size_t k = 0; k < kk; ++k) {
-    const double* mu = &p.means[k * d];
-    const double* c = &p.covs[k * d * d];
-    Matrix ac(m * d, 0.0), g(m * m, 0.0), r(m, 0.0);  // A C, G, y - A mu
-    for (std::size_t i = 0; i < m; ++i) {
-      r[i] = y[i];
-      for (std::size_t j = 0; j < d; ++j) {
-        r[i] -= a[i * d + j] * mu[j];
-        for (std::size_t l = 0; l < d; ++l) ac[i * d + l] += a[i * d + j] * c[j * d + l];
-      }
-    }
-    for (std::size_t i = 0; i < m; ++i)
-      for (std::size_t j = 0; j < m; ++j) {
-        for (std::size_t l = 0; l < d; ++l) g[i * m + j] += ac[i * d + l] * a[j * d + l];
-        if (i == j) g[i * m + j] += sigma_y * sigma_y;
-      }
-    Matrix gr = test::solve_dense(g, r, std::int64_t(m), 1), gac = test::solve_dense(g, ac, std::int64_t(m), std::int64_t(d));
-    for (std::size_t l = 0; l < d; ++l) {
-      double v = mu[l];
-      for (std::size_t i = 0; i < m; ++i) v += ac[i * d + l] * gr[i];
-      q.means.push_back(v);
-    }
-    for (std::size_t i = 0; i < d; ++i)
-      for (std::size_t j = 0; j < d; ++j) {
-        double v = c[i * d + j];
-        for (std::size_t s = 0; s < m; ++s) v -= ac[s * d + i] * gac[s * d + j];
-        q.covs.push_back(v);
-      }
-    // log N(y; A mu, G) up to the constant shared by all components: -(r^T G^-1 r + log det G) / 2.
-    double quad = 0, logdet = 0;
-    for (std::size_t i = 0; i < m; ++i) quad += r[i] * gr[i];
-    Matrix chol = g;  // log det from the Cholesky diagonal
-    for (std::size_t j = 0; j < m; ++j) {
-      for (std::size_t t = 0; t < j; ++t) chol[j * m + j] -= chol[j * m + t] * chol[j * m + t];
-      chol[j * m + j] = std::sqrt(chol[j * m + j]);
-      for (std::size_t i = j + 1; i < m; ++i) {
-        for (std::size_t t = 0; t < j; ++t) chol[i * m + j] -= chol[i * m + t] * chol[j * m + t];
-        chol[i * m + j] /= chol[j * m + j];
-      }
-      logdet += 2 * std::log(chol[j * m + j]);
-    }
-    logw.push_back(std::log(p.weights[k]) - 0.5 * (quad + logdet));
-  }
-  double top = *std::max_element(logw.begin(), logw.end()), total = 0;
-  for (double& l : logw) total += l = std::exp(l - top);
-  for (double l : logw) q.weights.push_back(l / total);
-  return q;
-}
-
 bool print_tables() { return std::getenv("TWEEDIE_PRINT_TABLES") != nullptr; }
 
-struct Problem {
-  MixturePrior prior, exact;
-  std::shared_ptr<MixtureDenoiser> denoiser;
-  std::shared_ptr<Operator> op;
-  std::shared_ptr<NoiseModel> noise;
-  std::vector<double> y;
-  std::size_t m;
-};
-
-Problem make_instance(const MixturePrior& prior, std::size_t m, double sigma_y, std::uint64_t instance) {
-  const std::int64_t d = prior.dim;
-  Problem p;
-  p.prior = prior;
-  p.m = m;
-  p.denoiser = std::make_shared<MixtureDenoiser>(prior, std::make_unique<VpProcess>(), test::device());
-  std::mt19937_64 gen(1000 + instance);
-  std::normal_distribution<double> normal;
-  Matrix a(m * std::size_t(d));
-  for (double& v : a) v = normal(gen) / std::sqrt(double(d) / 2);
-  Tensor truth = Tensor::empty({1, d}, test::device());
-  p.denoiser->sample_prior(test::context(), 500 + instance, truth);
-  const std::vector<double> x = test::download(truth);
-  for (std::size_t i = 0; i < m; ++i) {
-    double v = sigma_y * normal(gen);
-    for (std::size_t j = 0; j < std::size_t(d); ++j) v += a[i * std::size_t(d) + j] * x[j];
-    p.y.push_back(v);
-  }
-  p.exact = posterior(prior, a, m, p.y, sigma_y);
-  std::vector<float> af(a.begin(), a.end());
-  p.op = make_matrix(Signal{{d}, DType::f32}, Tensor::from_host(std::span<const float>(af), {std::int64_t(m), d}), "matrix",
-                     test::device());
-  p.noise = make_gaussian_noise(sigma_y);
-  return p;
-}
-
-Tensor repeated_y(const Problem& p, std::int64_t n) {
-  std::vector<float> rows;
-  for (std::int64_t i = 0; i < n; ++i) rows.insert(rows.end(), p.y.begin(), p.y.end());
-  return Tensor::from_host(std::span<const float>(rows), {n, std::int64_t(p.m)}, test::device());
-}
 
 // One run scored against exact draws: sliced W2, total variation between the exact component weights
 // and the samples' component fractions, network evaluations per sample.
@@ -151,7 +56,7 @@ struct Reference {
   double prior = 0;                            // SW2 of prior draws
 };
 
-Reference make_reference(const Problem& p, std::int64_t n) {
+Reference make_reference(const MixtureProblem& p, std::int64_t n) {
   Reference r;
   const std::int64_t d = p.prior.dim;
   r.posterior = std::make_unique<MixtureDenoiser>(p.exact, std::make_unique<VpProcess>(), test::device());
@@ -165,7 +70,7 @@ Reference make_reference(const Problem& p, std::int64_t n) {
   return r;
 }
 
-Score score(const Problem& p, const Reference& ref, const Tensor& x, std::int64_t calls, std::int64_t n) {
+Score score(const MixtureProblem& p, const Reference& ref, const Tensor& x, std::int64_t calls, std::int64_t n) {
   Score s;
   s.sw = test::sliced_wasserstein(test::download(x), ref.draws, std::size_t(p.prior.dim));
   const std::vector<double> f = test::component_fractions(*ref.posterior, x);
@@ -182,7 +87,7 @@ SamplerOptions ddpm(int steps) {
   return so;
 }
 
-Score run_mmps(const Problem& p, const Reference& ref, int steps, int k, std::int64_t n) {
+Score run_mmps(const MixtureProblem& p, const Reference& ref, int steps, int k, std::int64_t n) {
   MmpsOptions o;
   o.krylov.max_iterations = k;
   Context& ctx = test::context();
@@ -192,7 +97,7 @@ Score run_mmps(const Problem& p, const Reference& ref, int steps, int k, std::in
   return score(p, ref, x, network_calls(*p.denoiser) - before, n);
 }
 
-Score run_dps(const Problem& p, const Reference& ref, int steps, double zeta, std::int64_t n) {
+Score run_dps(const MixtureProblem& p, const Reference& ref, int steps, double zeta, std::int64_t n) {
   DpsOptions o;
   o.zeta = zeta;
   const std::int64_t before = network_calls(*p.denoiser);
@@ -200,7 +105,7 @@ Score run_dps(const Problem& p, const Reference& ref, int steps, double zeta, st
   return score(p, ref, x, network_calls(*p.denoiser) - before, n);
 }
 
-Score run_exact(const Problem& p, const Reference& ref, int steps, std::int64_t n) {
+Score run_exact(const MixtureProblem& p, const Reference& ref, int steps, std::int64_t n) {
   Tensor x = sample(test::context(), *ref.posterior, ddpm(steps), n, 21);
   return score(p, ref, x, 0, n);
 }
@@ -224,7 +129,7 @@ Cell run_cell(const MixturePrior& prior, std::size_t m, double sigma_y, int step
   const double share = 1.0 / instances;
   std::vector<std::vector<Score>> dps(static_cast<std::size_t>(instances));
   for (int i = 0; i < instances; ++i) {
-    const Problem p = make_instance(prior, m, sigma_y, std::uint64_t(i));
+    const MixtureProblem p = make_mixture_problem(prior, m, sigma_y, std::uint64_t(i));
     const Reference ref = make_reference(p, n);
     c.floor += ref.floor * share, c.prior += ref.prior * share;
     add_share(c.exact, run_exact(p, ref, steps, n), share);
@@ -289,7 +194,7 @@ TEST_CASE("MMPS's posterior denoiser approaches the exact one at low noise on mi
   for (const Setup& s : setups) {
     const std::int64_t n = 500, d = s.prior.dim;
     CAPTURE(d);
-    const Problem p = make_instance(s.prior, s.m, s.sigma_y, 0);
+    const MixtureProblem p = make_mixture_problem(s.prior, s.m, s.sigma_y, 0);
     const MixtureDenoiser exact(p.exact, std::make_unique<VpProcess>(), test::device());
     Tensor x = Tensor::empty({n, d}, test::device());
     exact.sample_prior(ctx, 5, x);
@@ -331,7 +236,7 @@ TEST_CASE("MMPS beats DPS at any step size at an equal number of network evaluat
   const std::int64_t n = 1000;
   for (int i = 0; i < 2; ++i) {
     CAPTURE(i);
-    const Problem p = make_instance(prior, 4, 0.5, std::uint64_t(i));
+    const MixtureProblem p = make_mixture_problem(prior, 4, 0.5, std::uint64_t(i));
     const Reference ref = make_reference(p, n);
     const Score mmps = run_mmps(p, ref, 25, 1, n);
     CAPTURE(mmps.sw);

@@ -262,7 +262,7 @@ TEST_SUITE("nightly") {
 TEST_CASE("table: RMP's mean on Gaussian problems against the closed form, by driver, T and T_in") {
   // Root-mean-square error over the coordinates, in posterior standard deviations, for one observation.
   // Drivers: the exact posterior denoiser; MMPS with a converged solve (exact here) and with k = 2 CG
-  // iterations; the guided denoiser (gamma = 1), whose plug-in likelihood ignores Cov[x | x_t].
+  // iterations; the plug-in likelihood (guided denoiser, gamma = 1), which ignores Cov[x | x_t].
   // c = 0.
   const std::vector<std::pair<int, int>> settings{{10, 1}, {10, 5}, {10, 20}, {30, 1}, {30, 20}, {100, 1}, {100, 5}, {400, 1}};
   if (print_tables()) {
@@ -283,7 +283,7 @@ TEST_CASE("table: RMP's mean on Gaussian problems against the closed form, by dr
           {"exact posterior denoiser", posterior_denoiser(pb, post, process)},
           {"MMPS, converged CG", make_mmps_denoiser(pb.prior, pb.op, pb.variance, pb.y, converged(pb))},
           {"MMPS, k = 2", make_mmps_denoiser(pb.prior, pb.op, pb.variance, pb.y, k2)},
-          {"guided, gamma = 1", make_guided_denoiser(test::context(), pb.prior, lik, pb.y, 1.0)}};
+          {"plug-in, gamma = 1", make_guided_denoiser(test::context(), pb.prior, lik, pb.y, 1.0)}};
       for (auto& [name, driver] : drivers) {
         if (print_tables()) std::printf("| %s | %s | %s |", kind, process, name.c_str());
         for (auto [steps, inner] : settings) {

@@ -93,7 +93,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--eta", f->sampler.eta, "ddim: 0 deterministic .. 1 ancestral")->capture_default_str();
   cmd->add_option("--snr", f->sampler.snr, "pc: Langevin signal-to-noise ratio")->capture_default_str();
   cmd->add_option("--corrector-steps", f->sampler.corrector_steps, "pc: Langevin steps per step")->capture_default_str();
-  cmd->add_option("--process", f->process, "Process for exact priors, or to override a model's: vp, subvp, ve, edm, cosine, ddpm-linear:1000, ... with :key=value,...");
+  cmd->add_option("--process", f->process, "Process for exact priors, or to run a model under (at its own noise levels): vp, subvp, ve, edm, cosine, ddpm-linear:1000, ... with :key=value,...");
   cmd->add_option("--label", f->label, "Class label(s) for class-conditional models");
   cmd->add_flag("--clamp", f->clamp, "Clip E[x | x_t] to [-1, 1]");
   cmd->add_option("--png", f->png, "Also write the samples as a PNG grid (images only; values in [-1, 1])");

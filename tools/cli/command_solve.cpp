@@ -383,7 +383,7 @@ void add_solve_command(CLI::App& app) {
   cmd->add_option("--sampler", f->sampler.kind, "em, ode-euler, ode-heun, pc, ddpm, ddim, edm-heun")->capture_default_str();
   cmd->add_option("--steps", f->sampler.steps, "Sampler steps; rmp: outer steps T (default 400 for VP, 30 for VE)")->capture_default_str();
   cmd->add_option("--eta", f->sampler.eta, "ddim: 0 deterministic .. 1 ancestral")->capture_default_str();
-  cmd->add_option("--process", f->process, "Process for exact priors, or to override a model's");
+  cmd->add_option("--process", f->process, "Process for exact priors, or to run a model under (the network sees its own noise levels)");
   cmd->add_option("--label", f->label, "Class label(s) for class-conditional models");
   cmd->add_flag("--clamp", f->clamp, "Clip E[x | x_t] to [-1, 1]");
   cmd->add_option("--cg-iterations", f->mmps.krylov.max_iterations, "mmps: solver iterations per step (k)")->capture_default_str();
