@@ -203,6 +203,7 @@ void run_solve(const SolveFlags& f) {
   const bool exact_prior = gaussian || dynamic_cast<const samplers::MixtureDenoiser*>(prior.get());
   const bool rmp_over_network = rmp && !exact_prior;
   if (rmp_over_network && !f.command->count("--variance")) count_options.variance = "heuristic";
+  const std::string mmps_covariance = rmp_over_network && !f.command->count("--covariance") ? "sigma_t" : f.mmps.covariance;
   samplers::RmpOptions rmp_options = f.rmp;
   if (rmp) {
     rmp_options.steps = f.command->count("--steps") ? f.sampler.steps : 0;
@@ -226,7 +227,7 @@ void run_solve(const SolveFlags& f) {
     if (posterior_kind == "mmps") {
       samplers::MmpsOptions o = f.mmps;
       o.solver = f.gmres ? "gmres" : "cg";
-      if (rmp_over_network && !f.command->count("--covariance")) o.covariance = "sigma_t";
+      o.covariance = mmps_covariance;
       return samplers::make_mmps_denoiser(prior, obs.op.op, variance, y, o);
     }
     return samplers::make_guided_denoiser(ctx, prior, std::make_shared<samplers::Likelihood>(lik), y, f.gamma);
@@ -297,7 +298,7 @@ void run_solve(const SolveFlags& f) {
   if (sampling) metrics["sampler"] = {{"kind", f.sampler.kind}, {"steps", f.sampler.steps}};
   if (rmp) {
     metrics.erase("samples");  // one estimate, the mean
-    metrics["rmp"] = {{"guidance", posterior_kind}, {"covariance", rmp_over_network && !f.command->count("--covariance") ? "sigma_t" : f.mmps.covariance},
+    metrics["rmp"] = {{"guidance", posterior_kind}, {"covariance", mmps_covariance},
                       {"variance", count_options.variance}, {"steps", rmp_options.steps}, {"inner", rmp_options.inner},
                       {"step_size", rmp_options.step_size},
                       {"prior_variance", std::isinf(rmp_options.prior_variance) ? nlohmann::json("inf") : nlohmann::json(rmp_options.prior_variance)}};
