@@ -144,6 +144,7 @@ TEST_CASE("tweedie solve --method rmp refuses what it cannot do, by name") {
   refused("solve --method rmp --guidance magic" + prior + y, "--guidance magic: one of");
   refused("solve --method rmp --rmp-step 3" + prior + y, "step size 3");
   refused("solve --method rmp --inner -1" + prior + y, "inner iterations -1");
+  refused("solve --method rmp --sampler ddim" + prior + y, "rmp runs no sampler");
   // The plug-in likelihood takes the nonlinear operator.
   Run plugin = run("solve --method rmp --guidance plugin --gamma 0.01 --steps 20" + prior + " --y " + dir.file("phase.h5") + " -o " + dir.file("p.h5"));
   CHECK_MESSAGE(plugin.status == 0, plugin.out);

@@ -117,6 +117,8 @@ void run_solve(const SolveFlags& f) {
                             f.command->count("--rmp-step") || f.command->count("--rmp-prior-variance")))
     throw ArgumentError("--guidance, --inner, --gamma, --rmp-step, --rmp-prior-variance: these set --method rmp");
   const bool rmp = f.method == "rmp";
+  if (rmp && (f.command->count("--sampler") || f.command->count("--eta")))
+    throw ArgumentError("--sampler, --eta: rmp runs no sampler; its steps are --steps (T) and --inner (T_in)");
   // What conditions the denoiser on y: the method itself, or for rmp its --guidance.
   const std::string posterior_kind = rmp ? (f.guidance == "auto" ? "mmps" : f.guidance) : f.method;
   if (rmp && f.command->count("--gamma") && posterior_kind != "plugin")
