@@ -9,6 +9,10 @@ void Denoiser::denoise_with_variance(Context&, const Tensor&, double, Tensor&, T
   throw ArgumentError("this denoiser does not predict a variance (no learned-range output)");
 }
 
+void PosteriorDenoiser::no_derivatives() const {
+  throw ArgumentError(cat(name_, ": the posterior denoiser has no JVP or VJP (samplers and rmp use only denoise)"));
+}
+
 void tweedie_covariance(Context& ctx, const Denoiser& d, const DenoiserLinearization& lin, const Tensor& v, Tensor& out,
                         bool by_vjp) {
   if (by_vjp) d.vjp(ctx, lin, v, out);

@@ -52,6 +52,21 @@ class Denoiser {
   }
 };
 
+// A denoiser conditioned on observations, E[x | x_t, y] (MMPS, the count posteriors, the guided
+// denoiser): samplers and reverse mean propagation call only denoise(), so it offers no linearization;
+// linearize, jvp and vjp throw ArgumentError naming `name`.
+class PosteriorDenoiser : public Denoiser {
+ public:
+  explicit PosteriorDenoiser(const char* name) : name_(name) {}
+  std::unique_ptr<DenoiserLinearization> linearize(Context&, const Tensor&, double, Tensor&) const override { no_derivatives(); }
+  void jvp(Context&, const DenoiserLinearization&, const Tensor&, Tensor&) const override { no_derivatives(); }
+  void vjp(Context&, const DenoiserLinearization&, const Tensor&, Tensor&) const override { no_derivatives(); }
+
+ private:
+  [[noreturn]] void no_derivatives() const;
+  const char* name_;
+};
+
 // Cov[x | x_t] v = (sigma^2 / alpha) J v, by a JVP (default) or a VJP (J is symmetric in exact
 // arithmetic; the VJP route is what reverse-mode-only networks offer).
 void tweedie_covariance(Context& ctx, const Denoiser& d, const DenoiserLinearization& lin, const Tensor& v,

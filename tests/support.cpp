@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -24,6 +25,8 @@ Context& context() {
   if (!ctx || ctx->device() != g_device) ctx = std::make_unique<Context>(g_device);
   return *ctx;
 }
+
+bool print_tables() { return std::getenv("TWEEDIE_PRINT_TABLES") != nullptr; }
 
 std::vector<double> uniform(std::size_t n, std::uint64_t seed, double lo, double hi) {
   std::mt19937_64 gen(seed);

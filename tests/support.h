@@ -18,6 +18,9 @@ void set_device(Device device);
 Device device();             // where the tests run (TWEEDIE_TEST_DEVICE)
 Context& context();          // a Context on device(), all threads
 
+// Whether the statistical studies print their tables (TWEEDIE_PRINT_TABLES set).
+bool print_tables();
+
 // Uniform values in [lo, hi), from std::mt19937_64 seeded with `seed`.
 std::vector<double> uniform(std::size_t n, std::uint64_t seed, double lo = -1.0, double hi = 1.0);
 std::vector<std::complex<double>> complex_uniform(std::size_t n, std::uint64_t seed);

@@ -49,11 +49,11 @@ std::vector<float> operator_gram_diagonal(Context& ctx, const Operator& op) {
   return diag;
 }
 
-class CountPosterior final : public Denoiser {
+class CountPosterior final : public PosteriorDenoiser {
  public:
   CountPosterior(std::shared_ptr<const Denoiser> prior, std::shared_ptr<const Operator> op, std::shared_ptr<const NoiseModel> noise,
                  Tensor y, const CountPosteriorOptions& options)
-      : prior_(std::move(prior)), op_(std::move(op)), y_(std::move(y)), options_(options) {
+      : PosteriorDenoiser(kName), prior_(std::move(prior)), op_(std::move(op)), y_(std::move(y)), options_(options) {
     if (!prior_) throw ArgumentError(cat(kName, ": no prior denoiser"));
     if (!op_ || !noise) throw ArgumentError(cat(kName, ": no operator or noise model"));
     const std::string name = cat("operator '", op_->describe(), "'");
@@ -103,17 +103,11 @@ class CountPosterior final : public Denoiser {
 
   void denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0) const override;
 
-  std::unique_ptr<DenoiserLinearization> linearize(Context&, const Tensor&, double, Tensor&) const override { no_derivatives(); }
-  void jvp(Context&, const DenoiserLinearization&, const Tensor&, Tensor&) const override { no_derivatives(); }
-  void vjp(Context&, const DenoiserLinearization&, const Tensor&, Tensor&) const override { no_derivatives(); }
 
  private:
   void denoise_with_network(Context& ctx, const Tensor& xt, double t, const Tensor& y, Tensor& x0) const;
   void clip_gradient(Context& ctx, Tensor& grad) const;
   mutable std::int64_t inference_calls_ = 0;
-  [[noreturn]] static void no_derivatives() {
-    throw ArgumentError(cat(kName, ": the posterior denoiser has no JVP or VJP (samplers use only denoise)"));
-  }
   void covariance(Context& ctx, const DenoiserLinearization& lin, const Tensor& in, Tensor& out) const {
     tweedie_covariance(ctx, *prior_, lin, in, out, options_.by_vjp);
   }

@@ -12,10 +12,10 @@ namespace {
 
 constexpr const char* kName = "guided denoiser";
 
-class GuidedDenoiser final : public Denoiser {
+class GuidedDenoiser final : public PosteriorDenoiser {
  public:
   GuidedDenoiser(std::shared_ptr<const Denoiser> prior, std::shared_ptr<const Likelihood> likelihood, Tensor y, double gamma)
-      : prior_(std::move(prior)), likelihood_(std::move(likelihood)), y_(std::move(y)), gamma_(gamma) {}
+      : PosteriorDenoiser(kName), prior_(std::move(prior)), likelihood_(std::move(likelihood)), y_(std::move(y)), gamma_(gamma) {}
 
   const Process& process() const override { return prior_->process(); }
   Shape item_shape() const override { return prior_->item_shape(); }
@@ -37,14 +37,8 @@ class GuidedDenoiser final : public Denoiser {
     mirror_counters(*prior_);
   }
 
-  std::unique_ptr<DenoiserLinearization> linearize(Context&, const Tensor&, double, Tensor&) const override { no_derivatives(); }
-  void jvp(Context&, const DenoiserLinearization&, const Tensor&, Tensor&) const override { no_derivatives(); }
-  void vjp(Context&, const DenoiserLinearization&, const Tensor&, Tensor&) const override { no_derivatives(); }
 
  private:
-  [[noreturn]] static void no_derivatives() {
-    throw ArgumentError(cat(kName, ": a posterior denoiser has no JVP or VJP (samplers and rmp use only denoise)"));
-  }
 
   std::shared_ptr<const Denoiser> prior_;
   std::shared_ptr<const Likelihood> likelihood_;

@@ -23,11 +23,11 @@ Tensor real_view(const Tensor& t) { return t.dtype() == DType::c64 ? t.view_as_r
 
 enum class CovarianceKind { tweedie, sigma_t };
 
-class MmpsDenoiser final : public Denoiser {
+class MmpsDenoiser final : public PosteriorDenoiser {
  public:
   MmpsDenoiser(std::shared_ptr<const Denoiser> prior, std::shared_ptr<const Operator> op, Tensor variance, Tensor y,
                const MmpsOptions& options)
-      : prior_(std::move(prior)), op_(std::move(op)), y_(std::move(y)), options_(options) {
+      : PosteriorDenoiser(kName), prior_(std::move(prior)), op_(std::move(op)), y_(std::move(y)), options_(options) {
     if (!prior_) throw ArgumentError(cat(kName, ": no prior denoiser"));
     if (!op_) throw ArgumentError(cat(kName, ": no operator"));
     const std::string name = cat("operator '", op_->describe(), "'");
@@ -60,14 +60,8 @@ class MmpsDenoiser final : public Denoiser {
 
   void denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0) const override;
 
-  std::unique_ptr<DenoiserLinearization> linearize(Context&, const Tensor&, double, Tensor&) const override { no_derivatives(); }
-  void jvp(Context&, const DenoiserLinearization&, const Tensor&, Tensor&) const override { no_derivatives(); }
-  void vjp(Context&, const DenoiserLinearization&, const Tensor&, Tensor&) const override { no_derivatives(); }
 
  private:
-  [[noreturn]] static void no_derivatives() {
-    throw ArgumentError(cat(kName, ": the posterior denoiser has no JVP or VJP (samplers use only denoise)"));
-  }
   void set_variance(const Tensor& variance);
 
   std::shared_ptr<const Denoiser> prior_;

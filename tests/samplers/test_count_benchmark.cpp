@@ -15,8 +15,6 @@ using namespace tweedie::test;
 
 namespace {
 
-bool print_tables() { return std::getenv("TWEEDIE_PRINT_TABLES") != nullptr; }
-
 // Mean counts of about 1 and about 20 (E[s e^f] = s e^(1/2) for f ~ N(0, 1)), and 20 trials. The seed
 // of each setting is fixed by its place in the full list, so the slow suite's problems are the nightly's.
 std::vector<CountSetting> settings(int problems, int samples, int mcmc_iterations, int mcmc_thin, int inference_steps, int inference_hidden) {

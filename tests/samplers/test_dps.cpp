@@ -24,7 +24,7 @@ using namespace tweedie::samplers;
 
 namespace {
 
-bool print_tables() { return std::getenv("TWEEDIE_PRINT_TABLES") != nullptr; }
+using tweedie::test::print_tables;
 
 // N(mu, S) on (d) with S = B B^T / d + 0.1 I, B from std::mt19937_64.
 GaussianPrior dense_prior(std::int64_t d) {

@@ -18,7 +18,7 @@ using namespace tweedie::samplers;
 
 namespace {
 
-bool print_tables() { return std::getenv("TWEEDIE_PRINT_TABLES") != nullptr; }
+using tweedie::test::print_tables;
 
 }  // namespace
 

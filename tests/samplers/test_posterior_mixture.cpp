@@ -40,7 +40,7 @@ using tweedie::test::repeated_y;
 
 namespace {
 
-bool print_tables() { return std::getenv("TWEEDIE_PRINT_TABLES") != nullptr; }
+using tweedie::test::print_tables;
 
 
 // One run scored against exact draws: sliced W2, total variation between the exact component weights

@@ -7,7 +7,6 @@
 // step count (rmp.h), which checks the loop. TWEEDIE_PRINT_TABLES=1 prints the table of the README.
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <limits>
 #include <tuple>
 
@@ -26,8 +25,6 @@ using namespace tweedie::samplers;
 using namespace tweedie::test;
 
 namespace {
-
-bool print_tables() { return std::getenv("TWEEDIE_PRINT_TABLES") != nullptr; }
 
 // The exact posterior denoiser: the Gaussian prior denoiser of p(x | y).
 std::shared_ptr<GaussianDenoiser> posterior_denoiser(const Problem& pb, const Gaussian& post, const std::string& process) {

@@ -11,7 +11,6 @@
 // TWEEDIE_PRINT_TABLES=1 prints the table of the README.
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 
 #include "samplers/mixture_fixtures.h"
 #include "samplers/mixture_problems.h"
@@ -28,8 +27,6 @@ using namespace tweedie::samplers;
 using namespace tweedie::test;
 
 namespace {
-
-bool print_tables() { return std::getenv("TWEEDIE_PRINT_TABLES") != nullptr; }
 
 std::int64_t network_calls(const Denoiser& d) { return d.forward_count + d.jvp_count + d.vjp_count; }
 

@@ -27,7 +27,7 @@ using namespace tweedie::samplers;
 
 namespace {
 
-bool print_tables() { return std::getenv("TWEEDIE_PRINT_TABLES") != nullptr; }
+using tweedie::test::print_tables;
 
 std::unique_ptr<Process> make_process(const std::string& name) {
   if (name == "vp") return std::make_unique<VpProcess>();
