@@ -83,11 +83,13 @@ Observation load_observation(const std::string& path, Device device) {
   std::string dtype = f.has_attribute("", "x_dtype") ? f.string_attribute("", "x_dtype") : "f32";
   if (dtype != "f32" && dtype != "c64") throw IoError(cat(path, ": x_dtype '", dtype, "' must be f32 or c64"));
   o.x.dtype = dtype == "c64" ? DType::c64 : DType::f32;
+  if (!f.has("y")) throw IoError(cat(path, ": no dataset 'y'"));
+  o.y = f.read("y", device);
+  if (o.y.rank() < 1) throw IoError(cat(path, ": dataset 'y' is a scalar; its first axis counts observations"));
+  options.items = o.y.dim(0);  // for 'each:' operators, one per observation
   o.op = build_operator(attribute("operator"), o.x, device, options);
   options.flag = path + ": noise";
   o.noise = build_noise(attribute("noise"), o.op.op->output(), device, options);
-  if (!f.has("y")) throw IoError(cat(path, ": no dataset 'y'"));
-  o.y = f.read("y", device);
   std::string where = path + ": dataset 'y'";
   check_observations(o.y, o.op, o.noise, where);
   return o;

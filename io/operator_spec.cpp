@@ -5,18 +5,28 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <optional>
 #include <sstream>
 
 #include "io/hdf5_file.h"
+#include "kernels/random.h"
 #include "runtime/error.h"
 #include "samplers/operators/fourier_operators.h"
 #include "samplers/operators/image_operators.h"
+#include "samplers/operators/stacked_operator.h"
 
 namespace tweedie {
 namespace {
 
 using samplers::Signal;
+
+// What 'each:' adds to a stage: which observation it builds the operator of, and the datasets already
+// read (each holds every observation's entry; reading it once per observation would be quadratic).
+struct EachItem {
+  std::int64_t index = -1;  // -1: not inside 'each:'
+  std::map<std::string, Tensor> datasets;
+};
 
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> out;
@@ -37,7 +47,8 @@ bool ends_with(const std::string& s, const char* suffix) {
 // read and record what was used, so that a misspelt field is an error rather than silently ignored.
 class Stage {
  public:
-  Stage(std::string text, const SpecOptions& options, std::vector<SpecData>& data) : text_(std::move(text)), o_(options), data_(data) {
+  Stage(std::string text, const SpecOptions& options, std::vector<SpecData>& data, EachItem* each = nullptr)
+      : text_(std::move(text)), o_(options), data_(data), each_(each) {
     std::vector<std::string> fields = split(text_, ':');
     if (fields.empty() || fields[0].empty()) fail("the spec is empty; it starts with a kind such as identity, inpaint, sr, blur, mri");
     kind_ = fields[0];
@@ -101,7 +112,10 @@ class Stage {
     auto r = std::from_chars(value.data(), value.data() + value.size(), v);
     return r.ec == std::errc() && r.ptr == value.data() + value.size();
   }
-  std::uint64_t seed() {
+  // The seed a random operator is drawn with: seed= or the run's, plus the observation's index inside
+  // 'each:'. base_seed() is the first, what the canonical spec spells out.
+  std::uint64_t seed() { return base_seed() + std::uint64_t(each_ && each_->index > 0 ? each_->index : 0); }
+  std::uint64_t base_seed() {
     auto v = field("seed");
     if (!v) return o_.seed;
     std::int64_t s = integer("seed", *v);
@@ -152,7 +166,16 @@ class Stage {
       fail(cat(name, ": ", file, " has no dataset '", dataset, "'"));
     }
     data_.push_back({name, file, dataset});
-    return f.read(dataset, dtype);
+    if (!each_ || each_->index < 0) return f.read(dataset, dtype);
+    // Inside 'each:': this observation's entry of a dataset with one per observation.
+    const std::string key = cat(file, "#", dataset, dtype == DType::c64 ? " c64" : " f32");
+    auto it = each_->datasets.find(key);
+    if (it == each_->datasets.end()) it = each_->datasets.emplace(key, f.read(dataset, dtype)).first;
+    const Tensor& all = it->second;
+    if (all.rank() < 2 || all.dim(0) != o_.items)
+      fail(cat(name, ": ", file, "#", dataset, " is ", all.shape().str(), "; inside 'each:' every dataset holds one entry per observation along ",
+               "its first axis (", o_.items, ")"));
+    return all.slice(each_->index, 1).reshape(Shape(all.shape().dims().subspan(1))).clone();
   }
 
   // FILE#DATASET of the data read last, with the dataset name resolved.
@@ -186,6 +209,7 @@ class Stage {
   std::string text_, kind_;
   const SpecOptions& o_;
   std::vector<SpecData>& data_;
+  EachItem* each_;
   std::vector<std::string> args_;
   std::vector<std::pair<std::string, std::string>> named_;
   std::vector<std::string> used_;
@@ -266,8 +290,29 @@ std::unique_ptr<samplers::Operator> blur(Stage& s, const Signal& x, Device devic
   s.fail(cat("unknown blur kernel '", shape, "' (gauss, motion, or kernel=FILE)"));
 }
 
+// M x D with rows drawn uniformly on the unit sphere (normalised Gaussians, Philox from the seed): the
+// random projections of the manifold experiments of learning from observations.
+Tensor random_projection(std::int64_t m, std::int64_t d, std::uint64_t seed) {
+  std::vector<float> a(std::size_t(m * d));
+  for (std::int64_t r = 0; r < m; ++r) {
+    double norm = 0;
+    for (std::int64_t c = 0; c < d; ++c) {
+      float z = normal_at(seed, 0, std::uint64_t(r * d + c));
+      a[std::size_t(r * d + c)] = z;
+      norm += double(z) * z;
+    }
+    for (std::int64_t c = 0; c < d; ++c) a[std::size_t(r * d + c)] = float(a[std::size_t(r * d + c)] / std::sqrt(std::max(norm, 1e-30)));
+  }
+  return Tensor::from_host(std::span<const float>(a), {m, d});
+}
+
 std::unique_ptr<samplers::Operator> matrix(Stage& s, const Signal& x, Device device) {
-  std::string ref = s.required("a", 0, "the matrix, as FILE or FILE#DATASET");
+  if (auto rows = s.field("random")) {
+    std::int64_t m = positive(s, "random", *rows);
+    std::uint64_t base = s.base_seed(), seed = s.seed();
+    return samplers::make_matrix(x, random_projection(m, x.shape.numel(), seed), cat("matrix:random=", m, ":seed=", base), device);
+  }
+  std::string ref = s.required("a", 0, "the matrix, as FILE or FILE#DATASET; or random=M for M random unit rows");
   Tensor a = s.data("a", ref, "A", DType::f32);
   if (a.rank() != 2) s.fail(cat("a: the matrix is ", a.shape().str(), "; it must be (M, D)"));
   return samplers::make_matrix(x, a, cat("matrix:a=", s.last_reference()), device);
@@ -409,18 +454,43 @@ std::string resolve_spec_text(const std::string& spec, const std::string& attrib
   return stage_from_json(j, options.flag);
 }
 
-BuiltOperator build_operator(const std::string& spec, const Signal& x, Device device, const SpecOptions& given) {
-  SpecOptions options = given;
-  std::string text = resolve_spec_text(spec, "operator", options);
+namespace {
+
+BuiltOperator build_pipeline(const std::string& text, const Signal& x, Device device, const SpecOptions& options, EachItem* each) {
   BuiltOperator out;
   Signal signal = x;
   for (const std::string& stage_text : split(text, '|')) {
-    Stage stage(stage_text, options, out.data);
+    Stage stage(stage_text, options, out.data, each);
     std::shared_ptr<samplers::Operator> op = build_stage(stage, signal, device);
     signal = op->output();
     out.op = out.op ? std::shared_ptr<samplers::Operator>(samplers::compose(op, out.op)) : op;
   }
   return out;
+}
+
+}  // namespace
+
+BuiltOperator build_operator(const std::string& spec, const Signal& x, Device device, const SpecOptions& given) {
+  SpecOptions options = given;
+  std::string text = resolve_spec_text(spec, "operator", options);
+  if (text.rfind("each:", 0) != 0) return build_pipeline(text, x, device, options, nullptr);
+  const std::string inner = text.substr(5);
+  if (inner.rfind("each:", 0) == 0) throw ArgumentError(cat(options.flag, " '", text, "': 'each:' twice"));
+  if (options.items < 1)
+    throw ArgumentError(cat(options.flag, " '", text, "': 'each:' builds one operator per observation, and their number is not known here ",
+                            "(give the observations, or use a shared operator)"));
+  EachItem each;
+  std::vector<std::shared_ptr<const samplers::Operator>> items;
+  BuiltOperator first;
+  for (std::int64_t i = 0; i < options.items; ++i) {
+    each.index = i;
+    BuiltOperator b = build_pipeline(inner, x, device, options, &each);
+    if (i == 0) first = b;
+    items.push_back(b.op);
+  }
+  // Item 0 is drawn with the base seed and reads entry 0: its spec is the canonical one.
+  first.op = std::make_shared<samplers::StackedOperator>(std::move(items), "each:" + first.op->describe());
+  return first;
 }
 
 BuiltNoise build_noise(const std::string& spec, const Signal& y, Device device, const SpecOptions& given) {

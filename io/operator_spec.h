@@ -7,6 +7,7 @@
 //   sr:4   sr:4:avg                   blur:gauss:61:3  blur:motion:31:0.5      blur:kernel=k.h5
 //   matrix:a=A.h5                     mri:R=4:centre=24   mri:mask=mask.h5:coils=maps.h5
 //   phase:pad=16                      OP|OP             (a pipeline: the left one acts first)
+//   matrix:random=2:seed=5            each:SPEC         (one operator per observation, samplers/operators/stacked_operator.h)
 //
 //   gaussian:sigma=0.05   poisson:scale=20:link=exp   binomial:n=100   none
 //
@@ -15,6 +16,10 @@
 // optional "args" and the named fields; an array of objects for a pipeline), or of an HDF5 file whose
 // root attribute `operator` (or `noise`) holds a spec, such as the observations `tweedie simulate`
 // writes. README.md lists every kind and field; errors name the flag, the spec and the bad field.
+//
+// 'each:SPEC' gives observation i its own operator, SPEC built with seed + i and with every dataset it
+// names read at index i of the dataset's first axis, which must have one entry per observation: the
+// masks (N, C, H, W) of 'each:inpaint:mask=#operator/masks', or 'each:inpaint:p=0.25' for N random masks.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +36,9 @@ struct SpecOptions {
   std::string flag = "--operator";  // named in errors
   std::uint64_t seed = 0;           // for random masks and kernels without seed=
   std::string base_file;            // the HDF5 file '#DATASET' refers to
+  // Observations in the data: 'each:SPEC' builds one operator per observation, so it needs their number
+  // (a file of y knows it; simulate takes it from x).
+  std::int64_t items = 0;
 };
 
 // A dataset a spec read: the field that named it, and the resolved file and dataset.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
 
 #include "runtime/error.h"
 
@@ -83,6 +84,33 @@ std::vector<double> item_values(const Tensor& batch, std::int64_t i) {
     for (float v : one.to_vector<float>()) out.push_back(v);
   }
   return out;
+}
+
+double sliced_wasserstein(const std::vector<double>& a, const std::vector<double>& b, std::size_t d, int directions,
+                          std::uint64_t seed) {
+  if (d == 0 || a.size() != b.size() || a.size() % d != 0)
+    throw ShapeError(cat("sliced_wasserstein: sets of ", a.size(), " and ", b.size(), " values in dimension ", d, "; they must be n x d alike"));
+  const std::size_t n = a.size() / d;
+  std::mt19937_64 gen(seed);
+  std::normal_distribution<double> normal;
+  std::vector<double> pa(n), pb(n), u(d);
+  double total = 0;
+  for (int l = 0; l < directions; ++l) {
+    double norm = 0;
+    for (double& x : u) x = normal(gen), norm += x * x;
+    norm = std::sqrt(norm);
+    for (std::size_t r = 0; r < n; ++r) {
+      double sa = 0, sb = 0;
+      for (std::size_t i = 0; i < d; ++i) sa += a[r * d + i] * u[i], sb += b[r * d + i] * u[i];
+      pa[r] = sa / norm, pb[r] = sb / norm;
+    }
+    std::sort(pa.begin(), pa.end());
+    std::sort(pb.begin(), pb.end());
+    double w = 0;
+    for (std::size_t r = 0; r < n; ++r) w += (pa[r] - pb[r]) * (pa[r] - pb[r]);
+    total += w / double(n);
+  }
+  return std::sqrt(total / directions);
 }
 
 }  // namespace tweedie::samplers

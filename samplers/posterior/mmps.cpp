@@ -4,6 +4,7 @@
 
 #include "kernels/axpby.h"
 #include "kernels/broadcast.h"
+#include "kernels/reduce.h"
 #include "kernels/rows.h"
 #include "runtime/error.h"
 #include "runtime/memory.h"
@@ -59,10 +60,15 @@ class MmpsDenoiser final : public PosteriorDenoiser {
   bool has_learned_variance() const override { return false; }
 
   void denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0) const override;
-
+  // Items whose Tweedie covariance showed negative curvature and took the sigma_t one (running total).
+  std::int64_t fallbacks() const { return fallbacks_; }
 
  private:
   void set_variance(const Tensor& variance);
+  // x0 += V A^T v with (Sigma_y + A V A^T) v = r: V from the linearization (tweedie) or (sigma/alpha)^2 I.
+  // `indefinite`, when given, flags the items for which some product showed u^T A V A^T u < 0.
+  void solve(Context& ctx, const DenoiserLinearization& lin, const Tensor& r, bool tweedie, double alpha, double sigma, Tensor& x0,
+             std::vector<char>* indefinite) const;
 
   std::shared_ptr<const Denoiser> prior_;
   std::shared_ptr<const Operator> op_;
@@ -70,6 +76,7 @@ class MmpsDenoiser final : public PosteriorDenoiser {
   MmpsOptions options_;
   CovarianceKind covariance_ = CovarianceKind::tweedie;
   Tensor variance_;  // Sigma_y's diagonal where observed, 1 elsewhere (output item shape, f32)
+  mutable std::int64_t fallbacks_ = 0;
 };
 
 // Unobserved entries carry no data: the right-hand side is 0 there and M acts there as the identity
@@ -116,13 +123,43 @@ void MmpsDenoiser::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0)
   if (seen.defined()) multiply_repeated(ctx, r, seen, r);
 
   const double a = prior_->process().alpha(t), s = prior_->process().sigma(t);
+  const bool tweedie = covariance_ != CovarianceKind::sigma_t && s / a <= options_.tweedie_max_noise;
+  const Tensor e = tweedie ? x0.clone() : Tensor();  // E, for items that fall back below
+  std::vector<char> indefinite(static_cast<std::size_t>(n), 0);
+  solve(ctx, *lin, r, tweedie, a, s, x0, tweedie ? &indefinite : nullptr);
+  // A network's Jacobian need not be positive semi-definite; where A V A^T showed negative curvature
+  // the solve is no Gaussian conditioning and can be off by orders of magnitude, so those items take
+  // the sigma_t covariance instead (cheap: no network products).
+  std::int64_t flagged = 0;
+  for (char f : indefinite) flagged += f;
+  if (flagged > 0) {
+    Tensor alt = e.clone();
+    solve(ctx, *lin, r, false, a, s, alt, nullptr);
+    for (std::int64_t i = 0; i < n; ++i)
+      if (indefinite[std::size_t(i)]) {
+        Tensor row = x0.slice(i, 1);
+        row.copy_from(alt.slice(i, 1));
+      }
+    fallbacks_ += flagged;
+  }
+  require_finite(ctx, x0, cat("the ", options_.solver, " solve of E[x | x_t, y]"));
+
+  mirror_counters(*prior_);
+}
+
+void MmpsDenoiser::solve(Context& ctx, const DenoiserLinearization& lin, const Tensor& r, bool tweedie, double alpha, double sigma,
+                         Tensor& x0, std::vector<char>* indefinite) const {
+  const std::int64_t n = x0.dim(0);
+  const Device dev = ctx.device();
+  const Tensor& seen = op_->observed();
   // sigma_t: V = (sigma / alpha)^2 I, the covariance of x given x_t under a flat prior (x = (x_t - sigma z) /
   // alpha); it is also Tweedie's with J = I / alpha, the high-noise limit. No network products.
-  const float flat = float((s / a) * (s / a));
+  const float flat = float((sigma / alpha) * (sigma / alpha));
   Tensor xa = op_->make_input(n, dev), xv = op_->make_input(n, dev);
+  const std::vector<double> rhs = indefinite ? dot_rows(ctx, real_view(r), real_view(r), n) : std::vector<double>();
   auto covariance = [&](Context& c, const Tensor& in, Tensor& out) {
-    if (covariance_ == CovarianceKind::sigma_t) axpby(c, flat, in, 0.0f, out);
-    else tweedie_covariance(c, *prior_, *lin, in, out, options_.by_vjp);
+    if (!tweedie) axpby(c, flat, in, 0.0f, out);
+    else tweedie_covariance(c, *prior_, lin, in, out, options_.by_vjp);
   };
   // M u = Sigma_y u + P A V A^T P u, P the projection onto measured entries. The map leaves V A^T P u
   // in xv: CG's solution is v = sum alpha_i p_i, so V A^T P v accumulates from the products already
@@ -139,6 +176,21 @@ void MmpsDenoiser::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0)
     op_->apply(c, xv, out);
     if (seen.defined()) multiply_repeated(c, out, seen, out);
     multiply_repeated(c, u, variance_, su);
+    if (indefinite) {
+      // u^T P A V A^T P u: a PSD V never makes it negative. Negative beyond rounding (relative to |u|
+      // |A V A^T u|, f32 products) and beyond a small part of the noise's u^T Sigma_y u, which it
+      // cancels: then M's curvature along u is the noise's or less, and CG's step along it blows up.
+      const Tensor ur = real_view(u), outr = real_view(out);
+      const std::vector<double> curvature = dot_rows(c, ur, outr, n), noise = dot_rows(c, ur, real_view(su), n),
+                                uu = dot_rows(c, ur, ur, n), oo = dot_rows(c, outr, outr, n);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::size_t k = std::size_t(i);
+        // Directions a millionth of the right-hand side's size come after CG has converged to f32
+        // precision: their products are rounding, whatever their sign.
+        if (uu[k] < 1e-12 * rhs[k]) continue;
+        if (curvature[k] < -(1e-3 * noise[k] + 1e-5 * std::sqrt(uu[k] * oo[k]))) (*indefinite)[k] = 1;
+      }
+    }
     Tensor o = real_view(out);
     axpby(c, 1.0f, real_view(su), 1.0f, o);
   };
@@ -152,14 +204,16 @@ void MmpsDenoiser::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0)
     axpby(ctx, 1.0f, xv, 1.0f, x0);
   } else {
     conjugate_gradient(ctx, m, r, v, options_.krylov,
-                       [&](Context& c, const std::vector<double>& alpha) { axpy_rows(c, alpha, xv, x0); });
+                       [&](Context& c, const std::vector<double>& alpha_i) { axpy_rows(c, alpha_i, xv, x0); });
   }
-  require_finite(ctx, x0, cat("the ", options_.solver, " solve of E[x | x_t, y]"));
-
-  mirror_counters(*prior_);
 }
 
 }  // namespace
+
+std::int64_t mmps_fallbacks(const Denoiser& denoiser) {
+  auto* m = dynamic_cast<const MmpsDenoiser*>(&denoiser);
+  return m ? m->fallbacks() : 0;
+}
 
 std::unique_ptr<Denoiser> make_mmps_denoiser(std::shared_ptr<const Denoiser> prior, std::shared_ptr<const Operator> op,
                                              Tensor noise_variance, Tensor y, const MmpsOptions& options) {

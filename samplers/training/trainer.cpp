@@ -77,6 +77,11 @@ Trainer::Trainer(std::shared_ptr<NetworkDenoiser> model, TrainingData data, Trai
     throw ArgumentError(cat("--flip mirrors images (C, H, W); the model's items are ", model_->item_shape().str()));
 }
 
+void Trainer::set_data(TrainingData data) {
+  check_training_data(data, model_->item_shape(), class_count(model_->network()), "training data");
+  data_ = std::move(data);
+}
+
 DsmBatch Trainer::batch(Context& ctx, std::int64_t step) const {
   if (step < 1) throw ArgumentError(cat("training batch of step ", step, "; steps count from 1"));
   const std::int64_t b = options_.batch, n = data_.x.dim(0);

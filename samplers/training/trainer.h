@@ -52,6 +52,10 @@ class Trainer {
   // The model's network is trained in place. data.x must hold items of the model's item shape.
   Trainer(std::shared_ptr<NetworkDenoiser> model, TrainingData data, TrainOptions options);
 
+  // Trains on other data from the next step on (learning from observations draws new samples every
+  // lap); the items must keep the model's shape. Optimizer, EMA and step count carry on.
+  void set_data(TrainingData data);
+
   // Draws the batch of the next step, takes one optimizer step and updates the EMA.
   TrainStep step(Context& ctx);
   std::int64_t steps_done() const { return adam_.steps(); }

@@ -31,31 +31,6 @@ double max_abs_difference(const std::vector<double>& a, const std::vector<double
 
 }  // namespace
 
-double sliced_wasserstein(const std::vector<double>& a, const std::vector<double>& b, std::size_t d, int directions,
-                          std::uint64_t seed) {
-  const std::size_t n = a.size() / d;
-  std::mt19937_64 gen(seed);
-  std::normal_distribution<double> normal;
-  std::vector<double> pa(n), pb(n), u(d);
-  double total = 0;
-  for (int l = 0; l < directions; ++l) {
-    double norm = 0;
-    for (double& x : u) x = normal(gen), norm += x * x;
-    norm = std::sqrt(norm);
-    for (std::size_t r = 0; r < n; ++r) {
-      double sa = 0, sb = 0;
-      for (std::size_t i = 0; i < d; ++i) sa += a[r * d + i] * u[i], sb += b[r * d + i] * u[i];
-      pa[r] = sa / norm, pb[r] = sb / norm;
-    }
-    std::sort(pa.begin(), pa.end());
-    std::sort(pb.begin(), pb.end());
-    double w = 0;
-    for (std::size_t r = 0; r < n; ++r) w += (pa[r] - pb[r]) * (pa[r] - pb[r]);
-    total += w / double(n);
-  }
-  return std::sqrt(total / directions);
-}
-
 double mean_error(const std::vector<double>& a, const std::vector<double>& b, std::size_t d) {
   return max_abs_difference(column_means(a, d), column_means(b, d));
 }

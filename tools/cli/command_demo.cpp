@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/observation_rows.h"
+#include "demo/curve.h"
 #include "demo/phantoms.h"
 #include "io/denoiser_file.h"
 #include "io/hdf5_file.h"
@@ -182,12 +183,23 @@ void run_demo(const DemoFlags& f) {
 
 struct PhantomFlags {
   std::string output, fit_prior;
-  std::int64_t count = 1000, size = 64;
+  std::int64_t count = 1000, size = 64, curve = 0;
   std::uint64_t seed = 0;
 };
 
 void run_phantoms(const PhantomFlags& f) {
   if (f.output.empty() && f.fit_prior.empty()) throw ArgumentError("tweedie phantoms: give -o PHANTOMS.h5, --fit-prior PRIOR.h5, or both");
+  if (f.curve != 0) {
+    if (f.curve < 2 || f.count < 1) throw ArgumentError(cat("--curve ", f.curve, " --count ", f.count, ": need a dimension of at least 2 and a point"));
+    if (!f.fit_prior.empty() || f.output.empty()) throw ArgumentError("--curve writes points (-o); --fit-prior is for images");
+    std::vector<double> v = demo::curve_points(f.count, f.curve, f.seed);
+    std::vector<float> all(v.begin(), v.end());
+    H5File out = H5File::create(f.output);
+    out.write("x", Tensor::from_host(std::span<const float>(all), {f.count, f.curve}));
+    out.set_attribute("", "generator", cat("tweedie phantoms --curve ", f.curve, " --count ", f.count, " --seed ", f.seed));
+    out.commit();
+    return;
+  }
   if (f.count < 2 || f.size < 8) throw ArgumentError(cat("--count ", f.count, " --size ", f.size, ": need at least 2 phantoms of at least 8 pixels"));
   if (!f.output.empty()) {
     std::vector<float> all;
@@ -229,6 +241,7 @@ void add_demo_command(CLI::App& app) {
   ph->add_option("--count", p->count, "Number of phantoms")->capture_default_str();
   ph->add_option("--size", p->size, "Image side in pixels")->capture_default_str();
   ph->add_option("--seed", p->seed, "Seed of the set")->capture_default_str();
+  ph->add_option("--curve", p->curve, "Instead of images, points (count, D) on a fixed smooth closed curve in D dimensions (demo/curve.h)");
   ph->callback([p] { run_phantoms(*p); });
 }
 

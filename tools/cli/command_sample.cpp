@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "cli/arguments.h"
 #include "cli/commands.h"
@@ -12,13 +13,14 @@
 #include "io/png_file.h"
 #include "runtime/error.h"
 #include "runtime/timer.h"
+#include "samplers/metrics.h"
 #include "samplers/sampler.h"
 
 namespace tweedie::cli {
 namespace {
 
 struct SampleFlags {
-  std::string prior, output, png, process, label, device = "cpu";
+  std::string prior, output, png, process, label, reference, device = "cpu";
   samplers::SamplerOptions sampler;
   std::int64_t samples = 1, batch = 0;
   std::uint64_t seed = 0;
@@ -27,6 +29,23 @@ struct SampleFlags {
   CheckpointFlags checkpoint;
   const CLI::App* command = nullptr;
 };
+
+// Reference points for --reference: vectors (N, D) of the prior's D, read before any sampling.
+Tensor read_reference(const std::string& text, const Shape& item) {
+  DatasetRef ref = parse_dataset_ref("--reference", text, "x");
+  Tensor r = read_dataset("--reference", ref, Device::cpu());
+  if (item.rank() != 1 || r.rank() != 2 || r.dim(1) != item[0])
+    throw ShapeError(cat("--reference ", text, " is ", r.shape().str(), " and the prior's items are ", item.str(),
+                         "; the sliced W2 compares vectors (N, D) of the prior's D"));
+  return r;
+}
+
+// Sliced W2 between the samples and the reference points, over as many of each as both have.
+double sliced_w2(const Tensor& samples, const Tensor& reference) {
+  const std::int64_t n = std::min(samples.dim(0), reference.dim(0));
+  std::vector<float> a = samples.slice(0, n).to_vector<float>(), b = reference.slice(0, n).to_vector<float>();
+  return samplers::sliced_wasserstein({a.begin(), a.end()}, {b.begin(), b.end()}, std::size_t(samples.dim(1)));
+}
 
 void run_sample(const SampleFlags& f) {
   if (f.samples < 1) throw ArgumentError(cat("--samples: ", f.samples, " (need at least 1)"));
@@ -42,6 +61,7 @@ void run_sample(const SampleFlags& f) {
   if (!f.png.empty() && item.rank() != 3)
     throw ArgumentError(cat("--png: the prior's samples have shape ", item.str(), "; PNG grids need images (C, H, W)"));
 
+  Tensor reference = f.reference.empty() ? Tensor() : read_reference(f.reference, item);
   // Create the output first so that a bad path fails before minutes of sampling; it appears only at commit.
   H5File out = H5File::create(f.output);
   std::vector<std::int64_t> dims{f.samples};
@@ -74,8 +94,10 @@ void run_sample(const SampleFlags& f) {
   if (!f.png.empty()) write_png_grid(f.png, all);
   out.commit();
   checkpoint.finished();
-  std::cout << "{\"samples\":" << f.samples << ",\"sampler\":\"" << f.sampler.kind << "\",\"steps\":" << f.sampler.steps
-            << ",\"network_evaluations\":" << d->forward_count << ",\"seconds\":" << timer.seconds() << "}\n";
+  nlohmann::json report{{"samples", f.samples}, {"sampler", f.sampler.kind}, {"steps", f.sampler.steps},
+                        {"network_evaluations", d->forward_count}, {"seconds", timer.seconds()}};
+  if (reference.defined()) report["sliced_w2"] = sliced_w2(all.to_host(), reference);
+  std::cout << report.dump() << "\n";
 }
 
 }  // namespace
@@ -96,6 +118,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--process", f->process, "Process for exact priors, or to run a model under (at its own noise levels): vp, subvp, ve, edm, cosine, ddpm-linear:1000, ... with :key=value,...");
   cmd->add_option("--label", f->label, "Class label(s) for class-conditional models");
   cmd->add_flag("--clamp", f->clamp, "Clip E[x | x_t] to [-1, 1]");
+  cmd->add_option("--reference", f->reference, "Points FILE[:DATASET] (N, D) to report the samples' sliced W2 distance to (vectors)");
   cmd->add_option("--png", f->png, "Also write the samples as a PNG grid (images only; values in [-1, 1])");
   cmd->add_option("--device", f->device, "cpu or cuda[:N]")->capture_default_str();
   cmd->add_option("--threads", f->threads, "Host threads (0: all)")->capture_default_str();

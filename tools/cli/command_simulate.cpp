@@ -47,6 +47,7 @@ void run_simulate(const ForwardFlags& f) {
   samplers::Signal xs = item_signal(x);
   SpecOptions options;
   options.seed = f.seed;
+  options.items = x.dim(0);
   BuiltOperator op = build_operator(f.op, xs, device, options);
   BuiltNoise noise = build_noise(f.noise, op.op->output(), device, options);
 
@@ -98,6 +99,7 @@ void run_apply(const ForwardFlags& f) {
   } else {
     xs = item_signal(input);
   }
+  if (input.rank() >= 1) options.items = input.dim(0);
   BuiltOperator op = build_operator(f.op, xs, device, options);
   H5File out = H5File::create(f.output);
   std::int64_t n = f.adjoint ? op.op->batch_of_output(ctx, input, "--x (y for --adjoint)") : op.op->batch_of_input(ctx, input, "--x");
@@ -124,6 +126,9 @@ Operator SPECs (x items (C,H,W) unless noted; A|B applies A, then B):
   blur:gauss:SIZE:SIGMA | blur:motion:SIZE:INTENSITY[:seed=S] | blur:kernel=FILE
                                              [:circular|reflect] boundary (default circular, FFT)
   matrix:a=FILE                              y = A vec(x), A (M, D)
+  matrix:random=M[:seed=S]                   M random unit rows, any item shape
+  each:SPEC                                  one operator per observation: seed S + i, datasets
+                                             with one entry per observation (masks (N,C,H,W), ...)
   mri:R=R[:pattern=random|equispaced|poisson|gaussian][:centre=N][:seed=S][:coils=FILE]
   mri:mask=FILE[:coils=FILE]                 Cartesian MRI, centred orthonormal FFT; coils (K,H,W) c64
   phase[:pad=P]                              y = |F(pad(x))|, nonlinear

@@ -32,6 +32,7 @@
 #include "samplers/posterior/guided_denoiser.h"
 #include "samplers/posterior/mmps.h"
 #include "samplers/posterior/rmp.h"
+#include "samplers/operators/stacked_operator.h"
 
 namespace tweedie::cli {
 namespace {
@@ -84,7 +85,9 @@ Observation read_problem(const SolveFlags& f, const samplers::Signal& x, Device 
   o.path = ref.file;
   o.x = x;
   o.y = read_dataset("--y", ref, device, /*keep_complex=*/true);
-  o.op = build_operator(f.op, x, device);
+  SpecOptions options;
+  if (o.y.rank() >= 1) options.items = o.y.dim(0);
+  o.op = build_operator(f.op, x, device, options);
   o.noise = build_noise(f.noise.empty() ? "none" : f.noise, o.op.op->output(), device);
   check_observations(o.y, o.op, o.noise, cat(ref.file, ": dataset '", ref.dataset, "'"));
   return o;
@@ -190,6 +193,8 @@ void run_solve(const SolveFlags& f) {
     throw ArgumentError(cat(what, " is for count data (Poisson or Binomial noise), not ", obs.noise.noise->describe(),
                             rmp ? "; use --guidance mmps for Gaussian noise" : "; use --method mmps for Gaussian noise"));
   const samplers::GaussianDenoiser* gaussian = dynamic_cast<const samplers::GaussianDenoiser*>(prior.get());
+  if (f.method == "ess" && dynamic_cast<const samplers::StackedOperator*>(&op))
+    throw ArgumentError(cat("--method ess: operator '", op.describe(), "' differs per observation, which ess does not handle yet; use mmps"));
   if (f.method == "ess" && !gaussian)
     throw ArgumentError(cat("--method ess samples exactly from Gaussian priors only, and --prior ", f.prior, " is not an exact Gaussian prior file"));
   samplers::CountPosteriorOptions count_options = f.counts;
@@ -217,22 +222,23 @@ void run_solve(const SolveFlags& f) {
   }
   // The posterior denoiser E[x | x_t, y] the diffusion methods other than dps run on, for the
   // observations y of one batch.
-  auto make_posterior = [&](const Tensor& y) -> std::unique_ptr<samplers::Denoiser> {
+  auto make_posterior = [&](const Tensor& y, const std::shared_ptr<const samplers::Operator>& batch_op,
+                            const samplers::Likelihood& batch_lik) -> std::unique_ptr<samplers::Denoiser> {
     if (counts && (posterior_kind == "mmps" || evidence)) {
       samplers::CountPosteriorOptions o = count_options;
       o.method = posterior_kind;
       o.krylov = f.mmps.krylov;
       o.by_vjp = f.mmps.by_vjp;
       o.seed = f.seed;
-      return samplers::make_count_posterior(prior, obs.op.op, obs.noise.noise, y, o);
+      return samplers::make_count_posterior(prior, batch_op, obs.noise.noise, y, o);
     }
     if (posterior_kind == "mmps") {
       samplers::MmpsOptions o = f.mmps;
       o.solver = f.gmres ? "gmres" : "cg";
       o.covariance = mmps_covariance;
-      return samplers::make_mmps_denoiser(prior, obs.op.op, variance, y, o);
+      return samplers::make_mmps_denoiser(prior, batch_op, variance, y, o);
     }
-    return samplers::make_guided_denoiser(ctx, prior, std::make_shared<samplers::Likelihood>(lik), y, f.gamma);
+    return samplers::make_guided_denoiser(ctx, prior, std::make_shared<samplers::Likelihood>(batch_lik), y, f.gamma);
   };
   Tensor truth;
   if (!f.truth.empty()) {
@@ -250,12 +256,16 @@ void run_solve(const SolveFlags& f) {
   const bool progress = !f.quiet && ::isatty(STDERR_FILENO);
   RunCheckpoint checkpoint(f.checkpoint, "solve", run_settings(*f.command, {f.prior, f.y.substr(0, f.y.find(':'))}), all, prior.get());
   samplers::EssReport ess_report;
+  std::int64_t covariance_fallbacks = 0;  // MMPS items that left Tweedie's covariance for sigma_t (mmps.h)
   if (f.method == "ess") {
     all.copy_from(samplers::elliptical_slice_sampling(ctx, *gaussian, lik, obs.y, ess, f.seed, &ess_report));
   }
   for (std::int64_t first = f.method == "ess" ? total : checkpoint.finished_rows(); first < total; first += batch) {
     const std::int64_t n = std::min(batch, total - first);
     Tensor y = observations_for(obs.y, first, n, per);
+    // The operators of these rows' observations (the shared one, or those of a stacked 'each:' operator).
+    std::shared_ptr<const samplers::Operator> batch_op = samplers::operator_for_rows(obs.op.op, first, n, per);
+    samplers::Likelihood batch_lik(batch_op, obs.noise.noise);
     Tensor result;
     samplers::StepHook hook;
     if (progress && (sampling || rmp))
@@ -265,22 +275,25 @@ void run_solve(const SolveFlags& f) {
                      (long long)(first + n - 1), (long long)total, s.step + 1, s.steps, rate, (s.steps - s.step - 1) / rate);
       };
     if (rmp) {
-      result = samplers::reverse_mean_propagation(ctx, *make_posterior(y), rmp_options, n, hook);
+      auto posterior = make_posterior(y, batch_op, batch_lik);
+      result = samplers::reverse_mean_propagation(ctx, *posterior, rmp_options, n, hook);
+      covariance_fallbacks += samplers::mmps_fallbacks(*posterior);
     } else if (sampling) {
       if (f.method == "dps") {
-        result = samplers::sample_dps(ctx, *prior, lik, y, f.dps, f.sampler, n, f.seed, first, hook, checkpoint.batch(ctx, first, n));
+        result = samplers::sample_dps(ctx, *prior, batch_lik, y, f.dps, f.sampler, n, f.seed, first, hook, checkpoint.batch(ctx, first, n));
       } else {
-        auto posterior = make_posterior(y);
+        auto posterior = make_posterior(y, batch_op, batch_lik);
         result = samplers::sample(ctx, *posterior, f.sampler, n, f.seed, first, hook, {}, checkpoint.batch(ctx, first, n));
+        covariance_fallbacks += samplers::mmps_fallbacks(*posterior);
       }
     } else if (f.method == "map-tikhonov") {
-      result = samplers::map_tikhonov(ctx, lik, y, f.baseline);
+      result = samplers::map_tikhonov(ctx, batch_lik, y, f.baseline);
     } else if (f.method == "map-tv") {
-      result = samplers::map_tv(ctx, lik, y, f.baseline);
+      result = samplers::map_tv(ctx, batch_lik, y, f.baseline);
     } else if (f.method == "pnp") {
-      result = samplers::pnp_admm(ctx, *prior, lik, y, f.baseline);
+      result = samplers::pnp_admm(ctx, *prior, batch_lik, y, f.baseline);
     } else {
-      result = samplers::red(ctx, *prior, lik, y, f.baseline);
+      result = samplers::red(ctx, *prior, batch_lik, y, f.baseline);
     }
     Tensor dst = all.slice(first, n);
     dst.copy_from(result);
@@ -313,6 +326,7 @@ void run_solve(const SolveFlags& f) {
                        {"ellipse", samplers::ellipse_name(ess_report.ellipse)}};
   if (f.method == "ess" && ess_report.ellipse == samplers::EssEllipse::laplace)
     metrics["mcmc"].update({{"laplace_newton_iterations", ess_report.laplace_iterations}, {"laplace_converged", ess_report.laplace_converged}});
+  if (posterior_kind == "mmps" && !counts) metrics["covariance_fallbacks"] = covariance_fallbacks;
   if (prior) metrics["network"] = {{"forward", prior->forward_count}, {"jvp", prior->jvp_count}, {"vjp", prior->vjp_count}};
   // Data consistency |y - A(mean)| / |y| per observation.
   Tensor a_mean = op.make_output(m, device);
@@ -393,6 +407,8 @@ void add_solve_command(CLI::App& app) {
   cmd->add_option("--tolerance", f->mmps.krylov.tolerance, "mmps: stop the solver at this relative residual (0: always k)")->capture_default_str();
   cmd->add_flag("--gmres", f->gmres, "mmps: GMRES instead of conjugate gradient");
   cmd->add_flag("--by-vjp", f->mmps.by_vjp, "mmps: covariance products by VJP instead of JVP");
+  cmd->add_option("--tweedie-max-noise", f->mmps.tweedie_max_noise,
+                  "mmps: Tweedie's covariance up to this noise level sigma/alpha, sigma_t above (default: everywhere)");
   cmd->add_option("--covariance", f->mmps.covariance,
                   "mmps: tweedie, sigma_t (heuristic), gaussian (Gaussian priors); rmp over a network defaults to sigma_t")
       ->capture_default_str();

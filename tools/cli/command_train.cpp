@@ -85,45 +85,7 @@ samplers::TrainingData read_training_data(const std::string& flag, const std::st
   return d;
 }
 
-struct Model {
-  std::shared_ptr<samplers::NetworkDenoiser> denoiser;
-  std::string diffusion;
-};
-
-// A new network from the model flags (initialised as PyTorch would), or a model file's (--init).
-Model build_model(TrainFlags& f, Context& ctx, Device device) {
-  Model m;
-  std::unique_ptr<nn::Network> net;
-  if (!f.init.empty()) {
-    if (!f.model.config.empty() || !f.model.model.empty())
-      throw ArgumentError("--init: the network comes from the model file; drop the model flags and --config");
-    H5File file = H5File::open(f.init);
-    ModelFileInfo info = read_model_info(file);
-    m.diffusion = f.model.diffusion_given() ? f.model.diffusion_json(info.architecture, false) : info.diffusion;
-    if (m.diffusion.empty()) throw ArgumentError(cat("--init ", f.init, " records no diffusion; give --param and --schedule"));
-    net = load_model(f.init, device);
-  } else {
-    std::string architecture;
-    bool learned_variance = false;
-    std::string config = f.model.model_config(&architecture, &learned_variance);
-    m.diffusion = f.model.diffusion_json(architecture, learned_variance);
-    if (m.diffusion.empty()) throw ArgumentError("--param and --schedule: say what the network predicts and for which diffusion (e.g. --param eps --schedule vp)");
-    net = nn::make_network(architecture, config, device, "--arch " + f.model.arch);
-    nn::initialize_parameters(ctx, *net, f.run.seed);
-  }
-  if (json::parse(net->config_json()).value("dropout", 0.0) > 0)
-    std::cerr << "tweedie train: note: the config's dropout is recorded but not applied; training runs without dropout\n";
-  m.denoiser = make_network_denoiser(std::move(net), m.diffusion, f.init.empty() ? "tweedie train" : f.init);
-  return m;
-}
-
-// Time sampling by default: EDM's log-normal levels for EDM models, uniform otherwise.
-void default_time_sampling(TrainFlags& f, const std::string& diffusion, const CLI::Option* time_option) {
-  if (time_option->count() > 0) return;
-  json d = json::parse(diffusion);
-  bool edm = d.value("parameterization", "") == "edm" || (d.contains("schedule") && d["schedule"].value("kind", "") == "edm");
-  f.run.time.kind = edm ? "edm" : "uniform";
-}
+using Model = StartingNetwork;
 
 void write_model(samplers::Trainer& trainer, const TrainFlags& f, const std::string& diffusion) {
   std::optional<samplers::EmaWeights> ema;
@@ -161,8 +123,8 @@ void run_train(TrainFlags& f, CLI::App* cmd) {
     model.denoiser = make_network_denoiser(nn::make_network(resumed.architecture, resumed.config, device, f.resume), resumed.diffusion, f.resume);
   } else {
     if (data_text.empty()) throw ArgumentError("--data: give the training data, FILE or FILE:DATASET");
-    model = build_model(f, ctx, device);
-    default_time_sampling(f, model.diffusion, cmd->get_option("--time"));
+    model = starting_network(f.model, f.init, ctx, device, f.run.seed, "tweedie train");
+    if (cmd->get_option("--time")->count() == 0) f.run.time.kind = default_time_sampling(model.diffusion);
   }
   if (f.steps < 1) throw ArgumentError(cat("--steps ", f.steps, ": give the number of optimizer steps (at least 1)"));
   if (f.checkpoint_every < 0 || f.val_every < 0) throw ArgumentError("--checkpoint-every and --val-every must be >= 0");

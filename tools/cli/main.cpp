@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   tweedie::cli::add_solve_command(app);
   tweedie::cli::add_demo_command(app);
   tweedie::cli::add_train_command(app);
+  tweedie::cli::add_em_command(app);
   tweedie::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);

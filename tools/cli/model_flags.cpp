@@ -7,7 +7,12 @@
 #include <iostream>
 
 #include "cli/config_file.h"
+#include "io/denoiser_file.h"
+#include "io/hdf5_file.h"
+#include "io/model_file.h"
+#include "nn/init.h"
 #include "nn/mlp.h"
+#include "nn/registry.h"
 #include "nn/unet_config.h"
 #include "runtime/error.h"
 
@@ -202,5 +207,38 @@ bool ModelFlags::diffusion_given() const {
 }
 
 bool ModelFlags::any_given() const { return !config.empty() || !model.empty() || diffusion_given(); }
+
+StartingNetwork starting_network(ModelFlags& flags, const std::string& init, Context& ctx, Device device, std::uint64_t seed,
+                                 const std::string& what) {
+  StartingNetwork n;
+  std::unique_ptr<nn::Network> net;
+  if (!init.empty()) {
+    if (!flags.config.empty() || !flags.model.empty())
+      throw ArgumentError("--init: the network comes from the model file; drop the model flags and --config");
+    H5File file = H5File::open(init);
+    ModelFileInfo info = read_model_info(file);
+    n.diffusion = flags.diffusion_given() ? flags.diffusion_json(info.architecture, false) : info.diffusion;
+    if (n.diffusion.empty()) throw ArgumentError(cat("--init ", init, " records no diffusion; give --param and --schedule"));
+    net = load_model(init, device);
+  } else {
+    std::string architecture;
+    bool learned_variance = false;
+    std::string config = flags.model_config(&architecture, &learned_variance);
+    n.diffusion = flags.diffusion_json(architecture, learned_variance);
+    if (n.diffusion.empty()) throw ArgumentError("--param and --schedule: say what the network predicts and for which diffusion (e.g. --param eps --schedule vp)");
+    net = nn::make_network(architecture, config, device, "--arch " + flags.arch);
+    nn::initialize_parameters(ctx, *net, seed);
+  }
+  if (nlohmann::json::parse(net->config_json()).value("dropout", 0.0) > 0)
+    std::cerr << what << ": note: the config's dropout is recorded but not applied; training runs without dropout\n";
+  n.denoiser = make_network_denoiser(std::move(net), n.diffusion, init.empty() ? what : init);
+  return n;
+}
+
+std::string default_time_sampling(const std::string& diffusion_json) {
+  nlohmann::json d = nlohmann::json::parse(diffusion_json);
+  const bool edm = d.value("parameterization", "") == "edm" || (d.contains("schedule") && d["schedule"].value("kind", "") == "edm");
+  return edm ? "edm" : "uniform";
+}
 
 }  // namespace tweedie::cli

@@ -8,8 +8,12 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "runtime/context.h"
+#include "samplers/network_denoiser.h"
 
 namespace tweedie::cli {
 
@@ -41,5 +45,19 @@ struct ModelFlags {
   // (adm: guided-diffusion's eps on the linear 1000-step table).
   std::string diffusion_json(const std::string& architecture, bool learned_variance) const;
 };
+
+// The network a training run starts from, and the diffusion description it is trained for: new from the
+// model flags with PyTorch's initialisation drawn from `seed`, or a model file's (`init`: fine-tuning,
+// and then the model flags are refused). `what` names the origin in messages ("tweedie train").
+struct StartingNetwork {
+  std::shared_ptr<samplers::NetworkDenoiser> denoiser;
+  std::string diffusion;
+};
+StartingNetwork starting_network(ModelFlags& flags, const std::string& init, Context& ctx, Device device, std::uint64_t seed,
+                                 const std::string& what);
+
+// The training time sampling a model gets by default: "edm" (log-normal noise levels) for EDM models,
+// "uniform" otherwise.
+std::string default_time_sampling(const std::string& diffusion_json);
 
 }  // namespace tweedie::cli
