@@ -113,4 +113,12 @@ double sliced_wasserstein(const std::vector<double>& a, const std::vector<double
   return std::sqrt(total / directions);
 }
 
+double sliced_wasserstein(const Tensor& a, const Tensor& b) {
+  if (a.rank() != 2 || b.rank() != 2 || a.dim(1) != b.dim(1))
+    throw ShapeError(cat("sliced_wasserstein: points ", a.shape().str(), " and ", b.shape().str(), "; both must be (N, D) of one D"));
+  const std::int64_t n = std::min(a.dim(0), b.dim(0));
+  std::vector<float> av = a.slice(0, n).to_vector<float>(), bv = b.slice(0, n).to_vector<float>();
+  return sliced_wasserstein(std::vector<double>(av.begin(), av.end()), std::vector<double>(bv.begin(), bv.end()), std::size_t(a.dim(1)));
+}
+
 }  // namespace tweedie::samplers

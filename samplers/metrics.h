@@ -32,6 +32,8 @@ SampleMoments sample_moments(const Tensor& samples, std::int64_t groups);
 // vector data against the truth, and the tests' measure of samplers against exact draws.
 double sliced_wasserstein(const std::vector<double>& a, const std::vector<double>& b, std::size_t d, int directions = 200,
                           std::uint64_t seed = 1);
+// The same between the first min(N_a, N_b) rows of two f32 tensors (N, D) on any device.
+double sliced_wasserstein(const Tensor& a, const Tensor& b);
 
 // Item i of a batch (N, ...) as host doubles (the real part for c64).
 std::vector<double> item_values(const Tensor& batch, std::int64_t i);

@@ -91,18 +91,77 @@ std::vector<double> adjoint_all(Context& ctx, const Observations& o, const std::
   return to_doubles(out);
 }
 
+// A_i^T Sigma^-1 A_i x_i for every observation (x: m x d).
+std::vector<double> curvature_times(Context& ctx, const Observations& o, const std::vector<double>& x) {
+  std::vector<double> ax = apply_all(ctx, o, x);
+  for (std::size_t e = 0; e < ax.size(); ++e) ax[e] *= o.precision[e];
+  return adjoint_all(ctx, o, ax);
+}
+
+// g_i = A_i^T Sigma^-1 (y_i - A_i mu) and q_i = (y_i - A_i mu)^T Sigma^-1 (y_i - A_i mu): what the posterior of
+// every observation under a prior with mean mu needs from the data.
+struct WeightedResidual {
+  std::vector<double> g;  // m x d
+  std::vector<double> q;  // m
+};
+WeightedResidual weighted_residual(Context& ctx, const Observations& o, const std::vector<double>& mean) {
+  std::vector<double> mu(std::size_t(o.m * o.d));
+  for (std::int64_t i = 0; i < o.m; ++i) std::copy(mean.begin(), mean.end(), mu.begin() + i * o.d);
+  std::vector<double> r = apply_all(ctx, o, mu);
+  WeightedResidual w;
+  w.q.assign(std::size_t(o.m), 0.0);
+  for (std::int64_t i = 0; i < o.m; ++i)
+    for (std::int64_t e = 0; e < o.k; ++e) {
+      const std::size_t at = std::size_t(i * o.k + e);
+      const double residual = o.y[at] - r[at];
+      w.q[std::size_t(i)] += o.precision[at] * residual * residual;
+      r[at] = o.precision[at] * residual;  // Sigma^-1 (y - A mu), 0 where unobserved
+    }
+  w.g = adjoint_all(ctx, o, r);
+  return w;
+}
+
+// The E-step where prior and curvature are both diagonal in one orthonormal basis (pixels: diagonal;
+// the unitary DFT: stationary). Per basis entry j, prior variance v_j and curvature h_ij:
+//   posterior mean mean_j + v_j g_ij / (1 + v_j h_ij), variance v_j / (1 + v_j h_ij),
+//   log p(y_i) = -(1/2) [q_i - sum_j v_j |g_ij|^2 / (1 + v_j h_ij) + sum_j log(1 + v_j h_ij) + noise term]
+// (Woodbury and the determinant lemma). T is double, or std::complex<double> for the DFT basis.
+template <class T>
+struct BasisPass {
+  std::vector<double> log_evidence;  // m
+  std::vector<T> sum_mean;           // d: sum of the posterior means
+  std::vector<double> sum_second;    // d: sum of posterior variance + |posterior mean|^2
+};
+template <class T>
+BasisPass<T> basis_pass(const Observations& o, const std::vector<double>& h, const std::vector<T>& mean, const std::vector<double>& variance,
+                        const std::vector<T>& g, const std::vector<double>& q) {
+  BasisPass<T> p;
+  p.log_evidence.assign(std::size_t(o.m), 0.0);
+  p.sum_mean.assign(std::size_t(o.d), T(0));
+  p.sum_second.assign(std::size_t(o.d), 0.0);
+  for (std::int64_t i = 0; i < o.m; ++i) {
+    double quad = q[std::size_t(i)], log_det = 0;
+    for (std::int64_t j = 0; j < o.d; ++j) {
+      const std::size_t at = std::size_t(i * o.d + j);
+      const double v = variance[std::size_t(j)], one_plus = 1.0 + v * h[at];
+      quad -= v * std::norm(g[at]) / one_plus;
+      log_det += std::log(one_plus);
+      const T m = mean[std::size_t(j)] + v * g[at] / one_plus;
+      p.sum_mean[std::size_t(j)] += m;
+      p.sum_second[std::size_t(j)] += v / one_plus + std::norm(m);
+    }
+    p.log_evidence[std::size_t(i)] = -0.5 * (quad + log_det + o.noise_term[std::size_t(i)]);
+  }
+  return p;
+}
+
 // ---- diagonal structure ----------------------------------------------------------------------------
 
 // h_i = diag(A_i^T Sigma^-1 A_i), checked to be the whole of that matrix with a random sign probe.
 std::vector<double> diagonal_curvature(Context& ctx, const Observations& o) {
-  auto curvature_times = [&](const std::vector<double>& x) {
-    std::vector<double> ax = apply_all(ctx, o, x);
-    for (std::size_t e = 0; e < ax.size(); ++e) ax[e] *= o.precision[e];
-    return adjoint_all(ctx, o, ax);
-  };
   std::vector<double> ones(std::size_t(o.m * o.d), 1.0), probe(ones.size());
   for (std::size_t e = 0; e < probe.size(); ++e) probe[e] = uniform_at(0x9e37, 0, e) < 0.5f ? -1.0 : 1.0;
-  std::vector<double> h = curvature_times(ones), hz = curvature_times(probe);
+  std::vector<double> h = curvature_times(ctx, o, ones), hz = curvature_times(ctx, o, probe);
   double largest = 0, off = 0;
   for (double v : h) largest = std::max(largest, std::abs(v));
   for (std::size_t e = 0; e < h.size(); ++e) off = std::max(off, std::abs(hz[e] - h[e] * probe[e]));
@@ -115,41 +174,10 @@ std::vector<double> diagonal_curvature(Context& ctx, const Observations& o) {
 }
 
 // One pass over the observations under N(mu, diag(var)): log evidences, and the sums of the M-step.
-struct DiagonalPass {
-  std::vector<double> log_evidence, sum_mean, sum_second;
-};
-DiagonalPass diagonal_pass(Context& ctx, const Observations& o, const std::vector<double>& h, const std::vector<double>& mean,
-                           const std::vector<double>& var) {
-  std::vector<double> mu(std::size_t(o.m * o.d));
-  for (std::int64_t i = 0; i < o.m; ++i) std::copy(mean.begin(), mean.end(), mu.begin() + i * o.d);
-  std::vector<double> r = apply_all(ctx, o, mu);
-  std::vector<double> q(std::size_t(o.m), 0.0);
-  for (std::int64_t i = 0; i < o.m; ++i)
-    for (std::int64_t e = 0; e < o.k; ++e) {
-      const std::size_t at = std::size_t(i * o.k + e);
-      const double residual = o.y[at] - r[at];
-      q[std::size_t(i)] += o.precision[at] * residual * residual;
-      r[at] = o.precision[at] * residual;  // Sigma^-1 (y - A mu), 0 where unobserved
-    }
-  std::vector<double> g = adjoint_all(ctx, o, r);
-  DiagonalPass p;
-  p.log_evidence.assign(std::size_t(o.m), 0.0);
-  p.sum_mean.assign(std::size_t(o.d), 0.0);
-  p.sum_second.assign(std::size_t(o.d), 0.0);
-  for (std::int64_t i = 0; i < o.m; ++i) {
-    double quad = q[std::size_t(i)], log_det = 0;
-    for (std::int64_t j = 0; j < o.d; ++j) {
-      const std::size_t at = std::size_t(i * o.d + j);
-      const double dj = var[std::size_t(j)], one_plus = 1.0 + dj * h[at];
-      quad -= dj * g[at] * g[at] / one_plus;
-      log_det += std::log(one_plus);
-      const double m = mean[std::size_t(j)] + dj * g[at] / one_plus, c = dj / one_plus;
-      p.sum_mean[std::size_t(j)] += m;
-      p.sum_second[std::size_t(j)] += c + m * m;
-    }
-    p.log_evidence[std::size_t(i)] = -0.5 * (quad + log_det + o.noise_term[std::size_t(i)]);
-  }
-  return p;
+BasisPass<double> diagonal_pass(Context& ctx, const Observations& o, const std::vector<double>& h, const std::vector<double>& mean,
+                                const std::vector<double>& var) {
+  const WeightedResidual w = weighted_residual(ctx, o, mean);
+  return basis_pass(o, h, mean, var, w.g, w.q);
 }
 
 // ---- stationary structure --------------------------------------------------------------------------
@@ -195,23 +223,18 @@ std::vector<double> stationary_curvature(Context& ctx, const Observations& o) {
   const Shape& item = o.op->input().shape;
   if (item.rank() != 3) throw ArgumentError(cat("Gaussian EM with a stationary covariance needs images (C, H, W), not items ", item.str()));
   const std::int64_t c = item[0], plane = item[1] * item[2];
-  auto curvature_times = [&](const std::vector<double>& x) {
-    std::vector<double> ax = apply_all(ctx, o, x);
-    for (std::size_t e = 0; e < ax.size(); ++e) ax[e] *= o.precision[e];
-    return adjoint_all(ctx, o, ax);
-  };
   std::vector<double> impulse(std::size_t(o.m * o.d), 0.0), probe(impulse.size());
   for (std::int64_t i = 0; i < o.m; ++i)
     for (std::int64_t ch = 0; ch < c; ++ch) impulse[std::size_t(i * o.d + ch * plane)] = 1.0;
   for (std::size_t e = 0; e < probe.size(); ++e) probe[e] = uniform_at(0x57a7, 0, e) < 0.5f ? -1.0 : 1.0;
-  Spectrum response = dft_items(ctx, curvature_times(impulse), o.m, item);
+  Spectrum response = dft_items(ctx, curvature_times(ctx, o, impulse), o.m, item);
   std::vector<double> h(response.size());
   const double scale = std::sqrt(double(plane));
   double largest = 0;
   for (std::size_t e = 0; e < h.size(); ++e) h[e] = std::max(scale * response[e].real(), 0.0), largest = std::max(largest, std::abs(h[e]));
   Spectrum zf = dft_items(ctx, probe, o.m, item);
   for (std::size_t e = 0; e < zf.size(); ++e) zf[e] *= h[e];
-  std::vector<double> predicted = real_idft_items(ctx, zf, o.m, item), actual = curvature_times(probe);
+  std::vector<double> predicted = real_idft_items(ctx, zf, o.m, item), actual = curvature_times(ctx, o, probe);
   double off = 0, size = 0;
   for (std::size_t e = 0; e < actual.size(); ++e) off = std::max(off, std::abs(actual[e] - predicted[e])), size = std::max(size, std::abs(actual[e]));
   if (off > 1e-3 * std::max(size, 1e-30))
@@ -222,44 +245,12 @@ std::vector<double> stationary_curvature(Context& ctx, const Observations& o) {
   return h;
 }
 
-struct StationaryPass {
-  std::vector<double> log_evidence;
-  Spectrum sum_mean;               // sum of the posterior means' DFTs
-  std::vector<double> sum_second;  // sum of c_k + |m_k|^2 per frequency
-};
-StationaryPass stationary_pass(Context& ctx, const Observations& o, const std::vector<double>& h, const std::vector<double>& mean,
-                               const std::vector<double>& spectrum) {
+// The same in the DFT basis of each channel, with p the spectrum.
+BasisPass<std::complex<double>> stationary_pass(Context& ctx, const Observations& o, const std::vector<double>& h, const std::vector<double>& mean,
+                                                const std::vector<double>& spectrum) {
   const Shape& item = o.op->input().shape;
-  std::vector<double> mu(std::size_t(o.m * o.d));
-  for (std::int64_t i = 0; i < o.m; ++i) std::copy(mean.begin(), mean.end(), mu.begin() + i * o.d);
-  std::vector<double> r = apply_all(ctx, o, mu), q(std::size_t(o.m), 0.0);
-  for (std::int64_t i = 0; i < o.m; ++i)
-    for (std::int64_t e = 0; e < o.k; ++e) {
-      const std::size_t at = std::size_t(i * o.k + e);
-      const double residual = o.y[at] - r[at];
-      q[std::size_t(i)] += o.precision[at] * residual * residual;
-      r[at] = o.precision[at] * residual;
-    }
-  const Spectrum g = dft_items(ctx, adjoint_all(ctx, o, r), o.m, item);
-  const Spectrum mean_f = dft_items(ctx, mean, 1, item);
-  StationaryPass p;
-  p.log_evidence.assign(std::size_t(o.m), 0.0);
-  p.sum_mean.assign(std::size_t(o.d), 0.0);
-  p.sum_second.assign(std::size_t(o.d), 0.0);
-  for (std::int64_t i = 0; i < o.m; ++i) {
-    double quad = q[std::size_t(i)], log_det = 0;
-    for (std::int64_t k = 0; k < o.d; ++k) {
-      const std::size_t at = std::size_t(i * o.d + k);
-      const double pk = spectrum[std::size_t(k)], one_plus = 1.0 + pk * h[at];
-      quad -= pk * std::norm(g[at]) / one_plus;
-      log_det += std::log(one_plus);
-      const std::complex<double> m = mean_f[std::size_t(k)] + pk * g[at] / one_plus;
-      p.sum_mean[std::size_t(k)] += m;
-      p.sum_second[std::size_t(k)] += pk / one_plus + std::norm(m);
-    }
-    p.log_evidence[std::size_t(i)] = -0.5 * (quad + log_det + o.noise_term[std::size_t(i)]);
-  }
-  return p;
+  const WeightedResidual w = weighted_residual(ctx, o, mean);
+  return basis_pass(o, h, dft_items(ctx, mean, 1, item), spectrum, dft_items(ctx, w.g, o.m, item), w.q);
 }
 
 // p[c, k, l] and p[c, -k, -l] averaged: what makes the covariance real, up to the FFT's rounding.
@@ -427,7 +418,7 @@ GaussianPrior fit_gaussian_em(Context& ctx, const std::shared_ptr<const Operator
     const std::vector<double> h = diagonal_curvature(ctx, o);
     prior.var.assign(std::size_t(o.d), options.initial_variance);
     for (int it = 0;; ++it) {
-      DiagonalPass p = diagonal_pass(ctx, o, h, prior.mean, prior.var);
+      BasisPass<double> p = diagonal_pass(ctx, o, h, prior.mean, prior.var);
       if (report) report->log_evidence.push_back(mean_of(p.log_evidence));
       if (it == options.iterations) break;
       for (std::int64_t j = 0; j < o.d; ++j) {
@@ -457,7 +448,7 @@ GaussianPrior fit_gaussian_em(Context& ctx, const std::shared_ptr<const Operator
     const std::vector<double> h = stationary_curvature(ctx, o);
     prior.spectrum.assign(std::size_t(o.d), options.initial_variance);
     for (int it = 0;; ++it) {
-      StationaryPass p = stationary_pass(ctx, o, h, prior.mean, prior.spectrum);
+      BasisPass<std::complex<double>> p = stationary_pass(ctx, o, h, prior.mean, prior.spectrum);
       if (report) report->log_evidence.push_back(mean_of(p.log_evidence));
       if (it == options.iterations) break;
       Spectrum mean_f(std::size_t(o.d));

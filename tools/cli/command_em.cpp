@@ -145,14 +145,11 @@ Tensor posterior_samples(Context& ctx, const std::shared_ptr<const samplers::Den
   return all.to_host();
 }
 
-// How close a lap's prior and samples are to the truth, when it is known: for vectors the sliced W2
-// between prior draws and the true items; for images the PSNR of each observation's posterior mean.
-struct Truth {
-  Tensor x;  // (M, item...) on the host, or undefined
-};
-
-double prior_sliced_w2(Context& ctx, const samplers::Denoiser& prior, const Truth& truth, const EmFlags& f, int lap) {
-  const std::int64_t n = std::min(truth.x.dim(0), f.eval_samples), d = truth.x.dim(1);
+// How close a lap's prior and samples are to the truth (M, item...), when it is known: for vectors the
+// sliced W2 between prior draws and the true items; for images the PSNR of each observation's
+// posterior mean.
+double prior_sliced_w2(Context& ctx, const samplers::Denoiser& prior, const Tensor& truth, const EmFlags& f, int lap) {
+  const std::int64_t n = std::min(truth.dim(0), f.eval_samples);
   Tensor draws;
   if (auto* g = dynamic_cast<const samplers::GaussianDenoiser*>(&prior)) {
     draws = Tensor::empty(samplers::batched(n, prior.item_shape()), ctx.device());
@@ -160,16 +157,14 @@ double prior_sliced_w2(Context& ctx, const samplers::Denoiser& prior, const Trut
   } else {
     draws = samplers::sample(ctx, prior, f.sampler, n, lap_seed(f.run.seed, lap) + 1);
   }
-  std::vector<float> a = draws.to_host().to_vector<float>(), b = truth.x.slice(0, n).to_vector<float>();
-  return samplers::sliced_wasserstein({a.begin(), a.end()}, {b.begin(), b.end()}, std::size_t(d));
+  return samplers::sliced_wasserstein(draws, truth);
 }
 
-double posterior_psnr(const Tensor& samples, const Truth& truth) {
-  samplers::SampleMoments m = samplers::sample_moments(samples, truth.x.dim(0));
+double posterior_psnr(const Tensor& samples, const Tensor& truth) {
+  samplers::SampleMoments m = samplers::sample_moments(samples, truth.dim(0));
   double sum = 0;
-  for (std::int64_t i = 0; i < truth.x.dim(0); ++i)
-    sum += samplers::psnr(samplers::item_values(m.mean, i), samplers::item_values(truth.x, i), 2.0);
-  return sum / double(truth.x.dim(0));
+  for (std::int64_t i = 0; i < truth.dim(0); ++i) sum += samplers::psnr(samplers::item_values(m.mean, i), samplers::item_values(truth, i), 2.0);
+  return sum / double(truth.dim(0));
 }
 
 void save_samples(const std::string& path, const Tensor& samples, int lap, std::int64_t per) {
@@ -245,11 +240,11 @@ void run_em(EmFlags& f, CLI::App* cmd) {
   if (!variance.defined())
     throw ArgumentError(cat("--observations ", f.observations, ": noise '", obs.noise.noise ? obs.noise.noise->describe() : "none",
                             "'; em needs Gaussian noise (its lap 0 and MMPS are Gaussian)"));
-  Truth truth;
+  Tensor truth;  // (M, item...) on the host, or undefined
   if (!f.truth.empty()) {
-    truth.x = read_dataset("--truth", parse_dataset_ref("--truth", f.truth, "x"), Device::cpu());
-    op.batch_of_input(host, truth.x, "--truth");
-    if (truth.x.dim(0) != obs.y.dim(0)) throw ShapeError(cat("--truth has ", truth.x.dim(0), " items for ", obs.y.dim(0), " observations"));
+    truth = read_dataset("--truth", parse_dataset_ref("--truth", f.truth, "x"), Device::cpu());
+    op.batch_of_input(host, truth, "--truth");
+    if (truth.dim(0) != obs.y.dim(0)) throw ShapeError(cat("--truth has ", truth.dim(0), " items for ", obs.y.dim(0), " observations"));
   }
 
   StartingNetwork net = starting_network(f.model, gaussian_start ? "" : f.init, ctx, device, f.run.seed, "tweedie em");
@@ -309,7 +304,7 @@ void run_em(EmFlags& f, CLI::App* cmd) {
     prior = gaussian_prior(g);
     json line{{"lap", 0}, {"prior", "gaussian"}, {"structure", structure}, {"iterations", f.gaussian_iterations},
               {"log_evidence", report.log_evidence}, {"seconds", timer.seconds()}};
-    if (truth.x.defined() && truth.x.rank() == 2) line["sw2"] = prior_sliced_w2(ctx, *prior, truth, f, 0);
+    if (truth.defined() && truth.rank() == 2) line["sw2"] = prior_sliced_w2(ctx, *prior, truth, f, 0);
     emit(log, line);
     if (progress) std::fprintf(stderr, "tweedie em: lap 0  Gaussian (%s) fitted by %d EM iterations, mean log evidence %.4f\n", structure.c_str(),
                                f.gaussian_iterations, report.log_evidence.back());
@@ -356,10 +351,10 @@ void run_em(EmFlags& f, CLI::App* cmd) {
               {"sampling_seconds", sampling_seconds}, {"training_seconds", training_seconds}};
     {
       samplers::EmaWeights ema(trainer);
-      if (truth.x.defined() && truth.x.rank() == 2) line["sw2"] = prior_sliced_w2(ctx, *net.denoiser, truth, f, lap);
+      if (truth.defined() && truth.rank() == 2) line["sw2"] = prior_sliced_w2(ctx, *net.denoiser, truth, f, lap);
       save_model(trainer.model().mutable_network(), (fs::path(folder) / "model.h5").string(), StoredAs::f32, net.diffusion);
     }
-    if (truth.x.defined() && truth.x.rank() > 2) line["posterior_psnr"] = posterior_psnr(samples, truth);
+    if (truth.defined() && truth.rank() > 2) line["posterior_psnr"] = posterior_psnr(samples, truth);
     line["seconds"] = timer.seconds();
     emit(log, line);
     if (progress) {

@@ -40,13 +40,6 @@ Tensor read_reference(const std::string& text, const Shape& item) {
   return r;
 }
 
-// Sliced W2 between the samples and the reference points, over as many of each as both have.
-double sliced_w2(const Tensor& samples, const Tensor& reference) {
-  const std::int64_t n = std::min(samples.dim(0), reference.dim(0));
-  std::vector<float> a = samples.slice(0, n).to_vector<float>(), b = reference.slice(0, n).to_vector<float>();
-  return samplers::sliced_wasserstein({a.begin(), a.end()}, {b.begin(), b.end()}, std::size_t(samples.dim(1)));
-}
-
 void run_sample(const SampleFlags& f) {
   if (f.samples < 1) throw ArgumentError(cat("--samples: ", f.samples, " (need at least 1)"));
   if (f.batch < 0) throw ArgumentError(cat("--batch: ", f.batch, " (need at least 1, or 0 for all at once)"));
@@ -96,7 +89,7 @@ void run_sample(const SampleFlags& f) {
   checkpoint.finished();
   nlohmann::json report{{"samples", f.samples}, {"sampler", f.sampler.kind}, {"steps", f.sampler.steps},
                         {"network_evaluations", d->forward_count}, {"seconds", timer.seconds()}};
-  if (reference.defined()) report["sliced_w2"] = sliced_w2(all.to_host(), reference);
+  if (reference.defined()) report["sliced_w2"] = samplers::sliced_wasserstein(all, reference);
   std::cout << report.dump() << "\n";
 }
 
