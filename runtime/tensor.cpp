@@ -7,7 +7,19 @@ namespace tweedie {
 Storage::Storage(Device device, std::size_t bytes)
     : device_(device), bytes_(bytes), data_(allocate(device, bytes)) {}
 
-Storage::~Storage() { deallocate(device_, data_, bytes_); }
+Storage::~Storage() {
+  if (owned_) deallocate(device_, data_, bytes_);
+}
+
+Tensor Tensor::borrow(void* data, const Shape& shape, Device device, DType dtype) {
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.device_ = device;
+  if (!data && t.nbytes() > 0) throw ArgumentError(cat("Tensor::borrow: null pointer for ", t.str()));
+  t.storage_ = std::make_shared<Storage>(device, data, t.nbytes());
+  return t;
+}
 
 Tensor Tensor::empty(const Shape& shape, Device device, DType dtype) {
   Tensor t;

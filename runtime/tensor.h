@@ -20,6 +20,8 @@ namespace tweedie {
 class Storage {
  public:
   Storage(Device device, std::size_t bytes);
+  // Memory someone else owns (a caller's buffer, C API): never freed here.
+  Storage(Device device, void* borrowed, std::size_t bytes) : device_(device), bytes_(bytes), data_(borrowed), owned_(false) {}
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -31,6 +33,7 @@ class Storage {
   Device device_;
   std::size_t bytes_;
   void* data_;
+  bool owned_ = true;
 };
 
 class Tensor {
@@ -44,6 +47,9 @@ class Tensor {
   template <class T>
   static Tensor from_host(std::span<const T> values, const Shape& shape, Device device = Device::cpu());
   static Tensor from_host(std::initializer_list<float> values, const Shape& shape, Device device = Device::cpu());
+  // A tensor over memory the caller owns and keeps alive while the tensor (and its views) live; nothing
+  // is copied or freed. `data` is host memory for the CPU, memory of that GPU for cuda:N.
+  static Tensor borrow(void* data, const Shape& shape, Device device, DType dtype = DType::f32);
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }

@@ -12,6 +12,8 @@ packages=(
   libdnnl-dev                     # oneDNN: the host convolution kernels
   libpng-dev nlohmann-json3-dev libcli11-dev doctest-dev
   zlib1g-dev                      # inflate for deflated .npz entries
+  gfortran                        # the Fortran example of the C API (tools/examples)
+  libopenmpi-dev openmpi-bin      # MPI: solve and sample over many ranks (mpirun)
 )
 
 missing=()

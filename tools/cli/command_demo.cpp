@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/observation_rows.h"
 #include "demo/curve.h"
 #include "demo/phantoms.h"
 #include "io/denoiser_file.h"
@@ -23,6 +22,7 @@
 #include "samplers/metrics.h"
 #include "samplers/noise/likelihood.h"
 #include "samplers/posterior/mmps.h"
+#include "samplers/posterior/solve.h"
 #include "samplers/processes.h"
 #include "samplers/sampler.h"
 
@@ -113,7 +113,7 @@ void run_demo(const DemoFlags& f) {
 
   // MMPS with each prior: `samples` posterior samples per image, the same seeds for both priors.
   const Tensor variance = noise.noise->gaussian_variance(ctx, op.op->output().shape);
-  const Tensor y_items = observations_for(y, 0, n * f.samples, f.samples);
+  const Tensor y_items = samplers::observations_for(y, 0, n * f.samples, f.samples);
   auto solve = [&](const std::string& name, std::shared_ptr<samplers::Denoiser> prior, int iterations) {
     samplers::MmpsOptions mo;
     mo.krylov.max_iterations = iterations;

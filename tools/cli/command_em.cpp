@@ -27,7 +27,6 @@
 #include "cli/arguments.h"
 #include "cli/commands.h"
 #include "cli/model_flags.h"
-#include "cli/observation_rows.h"
 #include "io/atomic_output.h"
 #include "io/hdf5_file.h"
 #include "io/model_file.h"
@@ -41,6 +40,7 @@
 #include "samplers/metrics.h"
 #include "samplers/operators/stacked_operator.h"
 #include "samplers/posterior/mmps.h"
+#include "samplers/posterior/solve.h"
 #include "samplers/sampler.h"
 #include "samplers/training/gaussian_em.h"
 #include "samplers/training/trainer.h"
@@ -134,7 +134,7 @@ Tensor posterior_samples(Context& ctx, const std::shared_ptr<const samplers::Den
   const std::int64_t before = prior->forward_count + prior->jvp_count;
   for (std::int64_t first = 0; first < total; first += batch) {
     const std::int64_t n = std::min(batch, total - first);
-    Tensor y = observations_for(obs.y, first, n, f.per);
+    Tensor y = samplers::observations_for(obs.y, first, n, f.per);
     auto posterior = samplers::make_mmps_denoiser(prior, samplers::operator_for_rows(obs.op.op, first, n, f.per), variance, y, f.mmps);
     Tensor x = samplers::sample(ctx, *posterior, f.sampler, n, lap_seed(f.run.seed, lap), first);
     *fallbacks += samplers::mmps_fallbacks(*posterior);

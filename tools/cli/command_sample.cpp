@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/arguments.h"
 #include "cli/commands.h"
+#include "cli/distributed.h"
 #include "cli/run_checkpoint.h"
 #include "io/denoiser_file.h"
 #include "io/hdf5_file.h"
@@ -43,8 +45,10 @@ Tensor read_reference(const std::string& text, const Shape& item) {
 void run_sample(const SampleFlags& f) {
   if (f.samples < 1) throw ArgumentError(cat("--samples: ", f.samples, " (need at least 1)"));
   if (f.batch < 0) throw ArgumentError(cat("--batch: ", f.batch, " (need at least 1, or 0 for all at once)"));
-  Device device = Device::parse(f.device);
+  Device device = rank_device(f.device);
   Context ctx(device, f.threads);
+  const Ranks& job = ranks();
+  if (!f.checkpoint.path.empty()) refuse_several_ranks("--checkpoint");
   DenoiserOptions o;
   o.process_spec = f.process;
   o.clamp = f.clamp;
@@ -55,17 +59,22 @@ void run_sample(const SampleFlags& f) {
     throw ArgumentError(cat("--png: the prior's samples have shape ", item.str(), "; PNG grids need images (C, H, W)"));
 
   Tensor reference = f.reference.empty() ? Tensor() : read_reference(f.reference, item);
-  // Create the output first so that a bad path fails before minutes of sampling; it appears only at commit.
-  H5File out = H5File::create(f.output);
+  // Create the output first so that a bad path fails before minutes of sampling; it appears only at
+  // commit. Rank 0 writes it.
+  std::optional<H5File> out;
+  if (job.root()) out.emplace(H5File::create(f.output));
   std::vector<std::int64_t> dims{f.samples};
   for (int i = 0; i < item.rank(); ++i) dims.push_back(item[i]);
   Tensor all = Tensor::empty(Shape(std::span<const std::int64_t>(dims)), device);
-  const std::int64_t batch = f.batch > 0 ? f.batch : f.samples;
-  const bool progress = !f.quiet && ::isatty(STDERR_FILENO);
+  const std::int64_t batch = rank_batch(f.samples, f.batch);
+  const bool progress = !f.quiet && job.root() && ::isatty(STDERR_FILENO);
   RunCheckpoint checkpoint(f.checkpoint, "sample", run_settings(*f.command, {f.prior}), all, d.get());
   Timer timer;
-  for (std::int64_t first = checkpoint.finished_rows(); first < f.samples; first += batch) {
-    const std::int64_t n = std::min(batch, f.samples - first);
+  // This rank's block of samples, in batches; a plain run's block is all of them.
+  const RowShare share = row_share(f.samples, batch);
+  const std::int64_t end = share.first + share.count;
+  for (std::int64_t first = share.first + checkpoint.finished_rows(); first < end; first += batch) {
+    const std::int64_t n = std::min(batch, end - first);
     samplers::StepHook hook;
     if (progress)
       hook = [&](const samplers::StepInfo& s) {
@@ -78,17 +87,22 @@ void run_sample(const SampleFlags& f) {
     checkpoint.batch_done(first, n);
   }
   if (progress) std::fprintf(stderr, "\n");
-  out.write("samples", all);
-  out.set_attribute("samples", "prior", f.prior);
-  out.set_attribute("samples", "sampler", f.sampler.kind);
-  out.set_attribute("samples", "steps", std::int64_t(f.sampler.steps));
-  out.set_attribute("samples", "seed", std::int64_t(f.seed));
-  out.set_attribute("samples", "process", d->process().name());
+  ctx.synchronize();
+  gather_rows(all, batch);
+  const std::int64_t evaluations = sum_on_root(d->forward_count);
+  if (!job.root()) return;
+  out->write("samples", all);
+  out->set_attribute("samples", "prior", f.prior);
+  out->set_attribute("samples", "sampler", f.sampler.kind);
+  out->set_attribute("samples", "steps", std::int64_t(f.sampler.steps));
+  out->set_attribute("samples", "seed", std::int64_t(f.seed));
+  out->set_attribute("samples", "process", d->process().name());
   if (!f.png.empty()) write_png_grid(f.png, all);
-  out.commit();
+  out->commit();
   checkpoint.finished();
   nlohmann::json report{{"samples", f.samples}, {"sampler", f.sampler.kind}, {"steps", f.sampler.steps},
-                        {"network_evaluations", d->forward_count}, {"seconds", timer.seconds()}};
+                        {"network_evaluations", evaluations}, {"seconds", timer.seconds()}};
+  if (job.size > 1) report["ranks"] = job.size;
   if (reference.defined()) report["sliced_w2"] = samplers::sliced_wasserstein(all, reference);
   std::cout << report.dump() << "\n";
 }
@@ -104,7 +118,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--steps", f->sampler.steps, "Sampler steps")->capture_default_str();
   cmd->add_option("--samples", f->samples, "Number of samples")->capture_default_str();
   cmd->add_option("--seed", f->seed, "Random seed (a sample's noise depends only on the seed and its index)")->capture_default_str();
-  cmd->add_option("--batch", f->batch, "Samples per batch (0: all at once)")->capture_default_str();
+  cmd->add_option("--batch", f->batch, "Samples per batch (0: all at once; under mpirun, each rank's samples at once)")->capture_default_str();
   cmd->add_option("--eta", f->sampler.eta, "ddim: 0 deterministic .. 1 ancestral")->capture_default_str();
   cmd->add_option("--snr", f->sampler.snr, "pc: Langevin signal-to-noise ratio")->capture_default_str();
   cmd->add_option("--corrector-steps", f->sampler.corrector_steps, "pc: Langevin steps per step")->capture_default_str();

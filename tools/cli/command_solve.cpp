@@ -9,12 +9,13 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/arguments.h"
 #include "cli/commands.h"
+#include "cli/distributed.h"
 #include "cli/run_checkpoint.h"
-#include "cli/observation_rows.h"
 #include "io/denoiser_file.h"
 #include "io/hdf5_file.h"
 #include "io/inference_file.h"
@@ -32,6 +33,7 @@
 #include "samplers/posterior/guided_denoiser.h"
 #include "samplers/posterior/mmps.h"
 #include "samplers/posterior/rmp.h"
+#include "samplers/posterior/solve.h"
 #include "samplers/operators/stacked_operator.h"
 
 namespace tweedie::cli {
@@ -57,15 +59,6 @@ struct SolveFlags {
   CheckpointFlags checkpoint;
   const CLI::App* command = nullptr;
 };
-
-const char* kMethods = "mmps, dps, evidence, rmp, ess, map-tikhonov, map-tv, pnp, red";
-bool known_method(const std::string& m) {
-  for (const char* k : {"mmps", "dps", "evidence", "rmp", "ess", "map-tikhonov", "map-tv", "pnp", "red"})
-    if (m == k) return true;
-  return false;
-}
-// Methods that run a diffusion sampler, --samples draws per observation.
-bool sampling_method(const std::string& m) { return m == "mmps" || m == "dps" || m == "evidence"; }
 
 // The observations and the likelihood that explains them: an observation file (tweedie simulate), or a
 // plain dataset with --operator and --noise.
@@ -99,12 +92,14 @@ void write_image_png(const std::string& path, const Tensor& images, bool own_ran
 }
 
 void run_solve(const SolveFlags& f) {
-  Device device = Device::parse(f.device);
+  Device device = rank_device(f.device);
   Context ctx(device, f.threads);
-  const bool sampling = sampling_method(f.method);
-  const bool needs_prior = f.method != "map-tikhonov" && f.method != "map-tv";
-  if (!known_method(f.method)) throw ArgumentError(cat("--method ", f.method, ": one of ", kMethods));
+  const Ranks& job = ranks();
+  const bool sampling = samplers::solve_method_samples(f.method);
+  const bool needs_prior = samplers::solve_method_needs_prior(f.method);
+  if (!samplers::known_solve_method(f.method)) throw ArgumentError(cat("--method ", f.method, ": one of ", samplers::kSolveMethods));
   if (f.samples < 1) throw ArgumentError(cat("--samples ", f.samples, ": need at least 1"));
+  if (f.batch < 0) throw ArgumentError(cat("--batch ", f.batch, ": need at least 1, or 0 for all at once"));
   if (f.method == "ess" && f.samples != 1)
     throw ArgumentError("--samples: --method ess keeps chains x (iterations - burn-in) / thin draws per observation; set those instead");
   if (!sampling && f.samples != 1) throw ArgumentError(cat("--samples: ", f.method, " gives one estimate per observation"));
@@ -169,29 +164,30 @@ void run_solve(const SolveFlags& f) {
     }
     // Every chain of every observation in one pass; --batch and checkpoints do not apply.
     if (!f.checkpoint.path.empty()) throw ArgumentError("--checkpoint: --method ess runs in one pass and has no checkpoints");
+    refuse_several_ranks("--method ess (its chains run in one pass)");
   }
+  if (!f.checkpoint.path.empty()) refuse_several_ranks("--checkpoint");
   const std::int64_t per = f.method == "ess" ? std::int64_t(ess.chains) * ((ess.iterations - ess.burn_in + ess.thin - 1) / std::max(ess.thin, 1))
                                              : f.samples;
   const std::int64_t total = m * per;
   if (!obs.noise.noise)
     throw ArgumentError(cat("--y ", obs.path, ": the noise model is none, so there is no likelihood to solve with; give --noise (gaussian:sigma=S, ...)"));
   samplers::Likelihood lik(obs.op.op, obs.noise.noise);
-  Tensor variance;
   CountModel count_model;
   const bool counts = obs.noise.noise->count_model(count_model);
   const std::string what = rmp ? cat("--method rmp --guidance ", posterior_kind) : cat("--method ", f.method);
-  if (posterior_kind == "mmps") {
-    variance = obs.noise.noise->gaussian_variance(ctx, op.output().shape);
-    if (!variance.defined() && !counts)
-      throw ArgumentError(cat(what, " needs Gaussian, Poisson or Binomial noise, not ", obs.noise.noise->describe(),
-                              rmp ? "; --guidance plugin handles any noise model" : "; --method dps handles any noise model"));
-    if (rmp && !op.is_linear())
-      throw ArgumentError(cat(what, ": operator '", op.describe(), "' is nonlinear, and MMPS's Gaussian approximation of p(y | x_t) ",
-                              "needs a linear one; --guidance plugin (the log-likelihood gradient at E[x | x_t]) handles it"));
-  }
-  if (evidence && !counts)
-    throw ArgumentError(cat(what, " is for count data (Poisson or Binomial noise), not ", obs.noise.noise->describe(),
-                            rmp ? "; use --guidance mmps for Gaussian noise" : "; use --method mmps for Gaussian noise"));
+  samplers::SolveOptions solve;
+  solve.method = f.method;
+  if (rmp) solve.guidance = posterior_kind;
+  solve.gamma = f.gamma;
+  solve.seed = f.seed;
+  solve.sampler = f.sampler;
+  solve.mmps = f.mmps;
+  solve.mmps.solver = f.gmres ? "gmres" : "cg";
+  solve.dps = f.dps;
+  solve.baseline = f.baseline;
+  samplers::SolveProblem problem{prior, obs.op.op, obs.noise.noise, obs.y};
+  if (f.method != "ess") samplers::check_solve_problem(ctx, solve, problem, what);
   const samplers::GaussianDenoiser* gaussian = dynamic_cast<const samplers::GaussianDenoiser*>(prior.get());
   if (f.method == "ess" && dynamic_cast<const samplers::StackedOperator*>(&op))
     throw ArgumentError(cat("--method ess: operator '", op.describe(), "' differs per observation, which ess does not handle yet; use mmps"));
@@ -220,53 +216,38 @@ void run_solve(const SolveFlags& f) {
       throw ArgumentError(cat("--steps, --inner, --rmp-step, --rmp-prior-variance: ", e.what()));
     }
   }
-  // The posterior denoiser E[x | x_t, y] the diffusion methods other than dps run on, for the
-  // observations y of one batch.
-  auto make_posterior = [&](const Tensor& y, const std::shared_ptr<const samplers::Operator>& batch_op,
-                            const samplers::Likelihood& batch_lik) -> std::unique_ptr<samplers::Denoiser> {
-    if (counts && (posterior_kind == "mmps" || evidence)) {
-      samplers::CountPosteriorOptions o = count_options;
-      o.method = posterior_kind;
-      o.krylov = f.mmps.krylov;
-      o.by_vjp = f.mmps.by_vjp;
-      o.seed = f.seed;
-      return samplers::make_count_posterior(prior, batch_op, obs.noise.noise, y, o);
-    }
-    if (posterior_kind == "mmps") {
-      samplers::MmpsOptions o = f.mmps;
-      o.solver = f.gmres ? "gmres" : "cg";
-      o.covariance = mmps_covariance;
-      return samplers::make_mmps_denoiser(prior, batch_op, variance, y, o);
-    }
-    return samplers::make_guided_denoiser(ctx, prior, std::make_shared<samplers::Likelihood>(batch_lik), y, f.gamma);
-  };
+  solve.counts = count_options;
+  solve.mmps.covariance = mmps_covariance;
+  solve.rmp = rmp_options;
   Tensor truth;
   if (!f.truth.empty()) {
     truth = read_dataset("--truth", parse_dataset_ref("--truth", f.truth, "x"), device);
     op.batch_of_input(ctx, truth, "--truth");
     if (truth.dim(0) != m) throw ShapeError(cat("--truth has ", truth.dim(0), " items for ", m, " observations"));
   }
-  if (!f.png.empty()) std::filesystem::create_directories(f.png);
-  H5File out = H5File::create(f.output);  // early, so a bad path fails before any work
+  // Rank 0 writes everything; early, so that a bad path fails before any work.
+  std::optional<H5File> out;
+  if (job.root()) {
+    if (!f.png.empty()) std::filesystem::create_directories(f.png);
+    out.emplace(H5File::create(f.output));
+  }
 
   reset_peak_memory(device);
   Timer timer;
   Tensor all = Tensor::empty(samplers::batched(total, op.input().shape), device);
-  const std::int64_t batch = f.batch > 0 ? f.batch : total;
-  const bool progress = !f.quiet && ::isatty(STDERR_FILENO);
+  const std::int64_t batch = rank_batch(total, f.batch);
+  const bool progress = !f.quiet && job.root() && ::isatty(STDERR_FILENO);
   RunCheckpoint checkpoint(f.checkpoint, "solve", run_settings(*f.command, {f.prior, f.y.substr(0, f.y.find(':'))}), all, prior.get());
   samplers::EssReport ess_report;
-  std::int64_t covariance_fallbacks = 0;  // MMPS items that left Tweedie's covariance for sigma_t (mmps.h)
+  samplers::SolveReport report;
   if (f.method == "ess") {
     all.copy_from(samplers::elliptical_slice_sampling(ctx, *gaussian, lik, obs.y, ess, f.seed, &ess_report));
   }
-  for (std::int64_t first = f.method == "ess" ? total : checkpoint.finished_rows(); first < total; first += batch) {
-    const std::int64_t n = std::min(batch, total - first);
-    Tensor y = observations_for(obs.y, first, n, per);
-    // The operators of these rows' observations (the shared one, or those of a stacked 'each:' operator).
-    std::shared_ptr<const samplers::Operator> batch_op = samplers::operator_for_rows(obs.op.op, first, n, per);
-    samplers::Likelihood batch_lik(batch_op, obs.noise.noise);
-    Tensor result;
+  // This rank's block of rows, in batches; the rows of a plain run are all of them.
+  const RowShare share = row_share(total, batch);
+  const std::int64_t end = f.method == "ess" ? 0 : share.first + share.count;
+  for (std::int64_t first = share.first + checkpoint.finished_rows(); first < end; first += batch) {
+    const std::int64_t n = std::min(batch, end - first);
     samplers::StepHook hook;
     if (progress && (sampling || rmp))
       hook = [&, start = timer.seconds()](const samplers::StepInfo& s) {
@@ -274,34 +255,21 @@ void run_solve(const SolveFlags& f) {
         std::fprintf(stderr, "\r%s items %lld-%lld of %lld  step %d/%d  %.2f steps/s  ETA %.0f s   ", f.method.c_str(), (long long)first,
                      (long long)(first + n - 1), (long long)total, s.step + 1, s.steps, rate, (s.steps - s.step - 1) / rate);
       };
-    if (rmp) {
-      auto posterior = make_posterior(y, batch_op, batch_lik);
-      result = samplers::reverse_mean_propagation(ctx, *posterior, rmp_options, n, hook);
-      covariance_fallbacks += samplers::mmps_fallbacks(*posterior);
-    } else if (sampling) {
-      if (f.method == "dps") {
-        result = samplers::sample_dps(ctx, *prior, batch_lik, y, f.dps, f.sampler, n, f.seed, first, hook, checkpoint.batch(ctx, first, n));
-      } else {
-        auto posterior = make_posterior(y, batch_op, batch_lik);
-        result = samplers::sample(ctx, *posterior, f.sampler, n, f.seed, first, hook, {}, checkpoint.batch(ctx, first, n));
-        covariance_fallbacks += samplers::mmps_fallbacks(*posterior);
-      }
-    } else if (f.method == "map-tikhonov") {
-      result = samplers::map_tikhonov(ctx, batch_lik, y, f.baseline);
-    } else if (f.method == "map-tv") {
-      result = samplers::map_tv(ctx, batch_lik, y, f.baseline);
-    } else if (f.method == "pnp") {
-      result = samplers::pnp_admm(ctx, *prior, batch_lik, y, f.baseline);
-    } else {
-      result = samplers::red(ctx, *prior, batch_lik, y, f.baseline);
-    }
+    Tensor result = samplers::solve_rows(ctx, solve, problem, per, first, n, hook, checkpoint.batch(ctx, first, n), &report);
     Tensor dst = all.slice(first, n);
     dst.copy_from(result);
     checkpoint.batch_done(first, n);
   }
   if (progress) std::fprintf(stderr, "\n");
   ctx.synchronize();
+  gather_rows(all, batch);
   const double seconds = timer.seconds();
+  // Totals over ranks; only rank 0 goes on to write them.
+  const std::int64_t fallbacks = sum_on_root(report.covariance_fallbacks);
+  const double peak_bytes = max_on_root(double(memory_stats(device).peak));
+  std::int64_t forward = 0, jvp = 0, vjp = 0;
+  if (prior) forward = sum_on_root(prior->forward_count), jvp = sum_on_root(prior->jvp_count), vjp = sum_on_root(prior->vjp_count);
+  if (!job.root()) return;
 
   // Mean and standard deviation over each observation's samples.
   samplers::SampleMoments moments = samplers::sample_moments(all, m);
@@ -309,7 +277,8 @@ void run_solve(const SolveFlags& f) {
   const Tensor& std_t = moments.std;
 
   nlohmann::json metrics{{"method", f.method}, {"operator", op.describe()}, {"noise", obs.noise.noise ? obs.noise.noise->describe() : "none"},
-                         {"observations", m}, {"samples", per}, {"seconds", seconds}, {"peak_bytes", memory_stats(device).peak}};
+                         {"observations", m}, {"samples", per}, {"seconds", seconds}, {"peak_bytes", std::int64_t(peak_bytes)}};
+  if (job.size > 1) metrics["ranks"] = job.size;
   if (sampling) metrics["sampler"] = {{"kind", f.sampler.kind}, {"steps", f.sampler.steps}};
   if (rmp) {
     metrics.erase("samples");  // one estimate, the mean
@@ -326,8 +295,8 @@ void run_solve(const SolveFlags& f) {
                        {"ellipse", samplers::ellipse_name(ess_report.ellipse)}};
   if (f.method == "ess" && ess_report.ellipse == samplers::EssEllipse::laplace)
     metrics["mcmc"].update({{"laplace_newton_iterations", ess_report.laplace_iterations}, {"laplace_converged", ess_report.laplace_converged}});
-  if (posterior_kind == "mmps" && !counts) metrics["covariance_fallbacks"] = covariance_fallbacks;
-  if (prior) metrics["network"] = {{"forward", prior->forward_count}, {"jvp", prior->jvp_count}, {"vjp", prior->vjp_count}};
+  if (posterior_kind == "mmps" && !counts) metrics["covariance_fallbacks"] = fallbacks;
+  if (prior) metrics["network"] = {{"forward", forward}, {"jvp", jvp}, {"vjp", vjp}};
   // Data consistency |y - A(mean)| / |y| per observation.
   Tensor a_mean = op.make_output(m, device);
   op.apply(ctx, mean_t.to(device), a_mean);
@@ -354,12 +323,12 @@ void run_solve(const SolveFlags& f) {
   std::vector<std::int64_t> dims{m, per};
   for (std::int64_t v : op.input().shape.dims()) dims.push_back(v);
   // rmp's estimate is the mean alone: no samples, and no spread to report.
-  if (!rmp) out.write("samples", all.reshape(Shape(std::span<const std::int64_t>(dims))));
-  out.write("mean", mean_t);
-  if (!rmp) out.write("std", std_t);
-  out.set_attribute("", "method", f.method);
-  out.set_attribute("", "operator", op.describe());
-  out.set_attribute("", "metrics", metrics.dump());
+  if (!rmp) out->write("samples", all.reshape(Shape(std::span<const std::int64_t>(dims))));
+  out->write("mean", mean_t);
+  if (!rmp) out->write("std", std_t);
+  out->set_attribute("", "method", f.method);
+  out->set_attribute("", "operator", op.describe());
+  out->set_attribute("", "metrics", metrics.dump());
   if (!f.png.empty()) {
     namespace fs = std::filesystem;
     write_image_png((fs::path(f.png) / "mean.png").string(), mean_t, false);
@@ -376,7 +345,7 @@ void run_solve(const SolveFlags& f) {
       write_image_png((fs::path(f.png) / "observation.png").string(), obs.y, true);
     }
   }
-  out.commit();
+  out->commit();
   std::cout << metrics.dump() << "\n";
 }
 
@@ -390,12 +359,12 @@ void add_solve_command(CLI::App& app) {
   cmd->add_option("--operator", f->op, "Operator SPEC, when --y is not an observation file (see tweedie simulate --help)");
   cmd->add_option("--noise", f->noise, "Noise SPEC, when --y is not an observation file");
   cmd->add_option("--x-shape", f->x_shape, "Shape of one unknown item, C,H,W, when --y is not an observation file and there is no --prior");
-  cmd->add_option("--method", f->method, kMethods)->capture_default_str();
+  cmd->add_option("--method", f->method, samplers::kSolveMethods)->capture_default_str();
   cmd->add_option("-o,--output", f->output, "Output HDF5: samples (M, K, ...), mean and std (M, ...); rmp: mean only")->required();
   cmd->add_option("--truth", f->truth, "True signals FILE[:DATASET] (M, ...): adds PSNR and SSIM (images in [-1, 1])");
   cmd->add_option("--png", f->png, "Folder for PNGs: mean, std, samples, truth, observation (A^T y; zero-filled for MRI)");
   cmd->add_option("--samples", f->samples, "Samples per observation (mmps, dps, evidence)")->capture_default_str();
-  cmd->add_option("--batch", f->batch, "Items per batch (0: all at once)")->capture_default_str();
+  cmd->add_option("--batch", f->batch, "Items per batch (0: all at once; under mpirun, each rank's items at once)")->capture_default_str();
   cmd->add_option("--seed", f->seed, "Seed: a sample's noise depends only on it and the sample's index")->capture_default_str();
   cmd->add_option("--sampler", f->sampler.kind, "em, ode-euler, ode-heun, pc, ddpm, ddim, edm-heun")->capture_default_str();
   cmd->add_option("--steps", f->sampler.steps, "Sampler steps; rmp: outer steps T (default 400 for VP, 30 for VE)")->capture_default_str();

@@ -1,10 +1,22 @@
 // The `tweedie` command line: a thin layer that parses flags and calls the library.
 #include <cstdio>
+#include <string>
 
 #include "cli/commands.h"
+#include "cli/distributed.h"
 #include "cli/stop_signals.h"
 #include "runtime/error.h"
 #include "runtime/memory.h"
+
+namespace {
+
+// " (rank 1 of 4)" in a job of several ranks, so that a message says which failed; else empty.
+std::string rank_label() {
+  const tweedie::cli::Ranks& r = tweedie::cli::ranks();
+  return r.size > 1 ? tweedie::cat(" (rank ", r.rank, " of ", r.size, ")") : std::string();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   tweedie::retain_freed_host_memory();  // the loops reallocate the same activations every step
@@ -26,20 +38,24 @@ int main(int argc, char** argv) {
   tweedie::cli::add_train_command(app);
   tweedie::cli::add_em_command(app);
   tweedie::cli::add_bench_command(app);
+  // Under mpirun every rank runs the command; one that fails ends the job, since the others would
+  // wait for it in their next collective (tools/cli/distributed.h).
   try {
+    tweedie::cli::start_ranks(&argc, &argv);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return tweedie::cli::abort_ranks(app.exit(e));
   } catch (const tweedie::cli::Failed&) {
-    return 1;
+    return tweedie::cli::abort_ranks(1);
   } catch (const tweedie::cli::ExitStatus& e) {
-    return e.code;
+    return tweedie::cli::abort_ranks(e.code);
   } catch (const tweedie::Error& e) {
-    std::fprintf(stderr, "tweedie: error: %s\n", e.what());
-    return 1;
+    std::fprintf(stderr, "tweedie: error%s: %s\n", rank_label().c_str(), e.what());
+    return tweedie::cli::abort_ranks(1);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "tweedie: internal error: %s\n", e.what());
-    return 3;
+    std::fprintf(stderr, "tweedie: internal error%s: %s\n", rank_label().c_str(), e.what());
+    return tweedie::cli::abort_ranks(3);
   }
+  tweedie::cli::finish_ranks();
   return 0;
 }

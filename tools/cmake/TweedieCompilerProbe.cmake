@@ -2,8 +2,10 @@
 #
 # tweedie_probe_host_flags(FLAGS_VAR) compiles and runs probes/wide_constant_store.cpp with -O3 and the
 # flags in ${FLAGS_VAR}. Where the compiler miscompiles it (GCC 12.2 with AVX-512: see the probe), the
-# known workaround -mno-avx512f is appended to ${FLAGS_VAR} and the probe is run again; a build that
-# is still wrong stops here rather than produce silently different numbers. Results are cached per
+# known workarounds are appended to ${FLAGS_VAR} one after the other until the probe passes:
+# -mno-avx512f, then -mtune=generic, since the tuning of the newer AVX-512 CPUs (Ice Lake server,
+# Sapphire Rapids) makes GCC 12.2 store 256-bit constants the same broken way with AVX2 alone. A build
+# that is still wrong stops here rather than produce silently different numbers. Results are cached per
 # compiler and flag set. Cross builds, whose probes cannot run, are not checked.
 
 function(_tweedie_run_wide_constant_probe flags result_var)
@@ -42,13 +44,19 @@ function(tweedie_probe_host_flags flags_var)
   list(JOIN flags " " flags_text)
   message(WARNING "tweedie: ${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION} with '${flags_text}' miscompiles "
                   "wide constant stores (tools/cmake/probes/wide_constant_store.cpp):\n${result}\n"
-                  "Adding -mno-avx512f, which avoids it; the library's own loops then use AVX2 at most.")
-  list(APPEND flags -mno-avx512f)
-  _tweedie_run_wide_constant_probe("${flags}" result)
+                  "Trying -mno-avx512f, then -mtune=generic; the library's own loops then use AVX2 at most.")
+  foreach(workaround -mno-avx512f -mtune=generic)
+    list(APPEND flags ${workaround})
+    _tweedie_run_wide_constant_probe("${flags}" result)
+    if(result STREQUAL "PASS")
+      break()
+    endif()
+  endforeach()
+  list(JOIN flags " " flags_text)
   if(NOT result STREQUAL "PASS")
-    list(JOIN flags " " flags_text)
     message(FATAL_ERROR "tweedie: '${flags_text}' still miscompiles the probe:\n${result}\n"
                         "Configure with -DTWEEDIE_NATIVE=OFF, or use another compiler.")
   endif()
+  message(STATUS "tweedie: host flags '${flags_text}' pass the wide constant store probe")
   set(${flags_var} ${flags} PARENT_SCOPE)
 endfunction()

@@ -1,7 +1,8 @@
 // Configure-time probe (tools/cmake/TweedieCompilerProbe.cmake), also run as a unit test
 // (tests/runtime/test_compiler.cpp): stores of 256- and 512-bit constants whose high words are zero.
 //
-// GCC 12.2 (Debian 12.2.0-14) with AVX-512 enabled (-march=native on an AVX-512 CPU, or -mavx512f)
+// GCC 12.2 (Debian 12.2.0-14) with AVX-512 enabled (-march=native on an AVX-512 CPU, or -mavx512f), and
+// with AVX2 alone under the tuning of newer AVX-512 CPUs (-march=native -mno-avx512f on Sapphire Rapids)
 // stores such a constant, e.g. the doubles {1, 1, 1, 0} copied as one 32-byte block, as a broadcast of
 // its low word: {1, 1, 1, 1}. Its test for "every 64-bit word is the same" reads only the words that the
 // compiler's compressed wide-integer constant keeps, and the zero high words are not kept. Any local
