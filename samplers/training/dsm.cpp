@@ -85,6 +85,9 @@ DsmResult dsm_loss(Context& ctx, const NetworkDenoiser& model, const DsmBatch& b
   if (std::int64_t(batch.t.size()) != n) throw ShapeError(cat(op, ": ", batch.t.size(), " times for ", n, " items"));
   if (!batch.labels.empty() && std::int64_t(batch.labels.size()) != n)
     throw ShapeError(cat(op, ": ", batch.labels.size(), " labels for ", n, " items"));
+  if (batch.mean_over != 0 && batch.mean_over < n)
+    throw ShapeError(cat(op, ": ", n, " items cannot be part of a batch of ", batch.mean_over));
+  const std::int64_t whole = batch.mean_over > 0 ? batch.mean_over : n;
 
   // Per item: x_t = alpha x0 + sigma z, the network's input s x_t, and F* = (x0 - a x_t) / b.
   std::vector<double> alpha(n), sigma(n), s(n), a_over_b(n), minus_inv_b(n), zero(n, 0.0), one(n, 1.0);
@@ -126,11 +129,11 @@ DsmResult dsm_loss(Context& ctx, const NetworkDenoiser& model, const DsmBatch& b
   model.forward_count += n;
   DsmResult r;
   r.item_losses = dot_rows(ctx, diff, diff, n);
-  for (double& l : r.item_losses) l /= double(per), r.loss += l / double(n);
+  for (double& l : r.item_losses) l /= double(per), r.loss += l / double(whole);
   if (!gradients) return r;
 
   // d loss / d F = 2 (F - F*) / (N D) on the mean channels, 0 on the variance channels.
-  std::vector<double> g(n, 2.0 / double(n * per));
+  std::vector<double> g(n, 2.0 / double(whole * per));
   axpby_rows(ctx, g, diff, zero, diff);
   Tensor gf = diff;
   if (two_parts) {

@@ -54,10 +54,13 @@ struct DsmBatch {
   std::vector<double> t;              // N times
   Tensor noise;                       // like x0: z ~ N(0, I)
   std::vector<std::int64_t> labels;   // empty, or N class labels
+  // Data-parallel training (process_group.h): these N items are part of a batch of mean_over items,
+  // and the loss and its gradient are those of the mean over the whole batch. 0: over these N.
+  std::int64_t mean_over = 0;
 };
 
 struct DsmResult {
-  double loss = 0;                  // the batch mean
+  double loss = 0;                  // the batch mean (the sum of item_losses / mean_over)
   std::vector<double> item_losses;  // (1/D) |F_i - F*_i|^2
 };
 

@@ -38,6 +38,12 @@ std::vector<float> gather(const Tensor& data, const std::vector<std::int64_t>& i
 
 }  // namespace
 
+BatchShare batch_share(std::int64_t batch, int rank, int size) {
+  if (size < 1 || rank < 0 || rank >= size) throw ArgumentError(cat("process ", rank, " of ", size, ": no such process"));
+  const std::int64_t base = batch / size, extra = batch % size;
+  return {rank * base + std::min<std::int64_t>(rank, extra), base + (rank < extra ? 1 : 0)};
+}
+
 std::int64_t class_count(const nn::Network& network) {
   if (network.architecture() != "adm-unet") return 0;
   return nn::UNetConfig::from_json(network.config_json(), "class_count").num_classes;
@@ -67,14 +73,22 @@ void check_training_data(const TrainingData& data, const Shape& item, std::int64
       throw ArgumentError(cat(what, ": label ", data.labels[i], " of item ", i, " is outside 0..", classes - 1));
 }
 
-Trainer::Trainer(std::shared_ptr<NetworkDenoiser> model, TrainingData data, TrainOptions options)
+Trainer::Trainer(std::shared_ptr<NetworkDenoiser> model, TrainingData data, TrainOptions options, std::shared_ptr<ProcessGroup> group)
     : model_(std::move(model)),
       data_(std::move(data)),
       options_((options.validate(), std::move(options))),
       adam_(model_->mutable_network().parameters(), options_.adam),
-      ema_(model_->mutable_network().parameters(), options_.ema) {
+      ema_(model_->mutable_network().parameters(), options_.ema),
+      group_(std::move(group)) {
   if (options_.flip && model_->item_shape().rank() != 3)
     throw ArgumentError(cat("--flip mirrors images (C, H, W); the model's items are ", model_->item_shape().str()));
+  if (group_ && group_->size() > options_.batch)
+    throw ArgumentError(cat("--batch ", options_.batch, " split over ", group_->size(),
+                            " processes: every process needs at least one item of each batch"));
+}
+
+BatchShare Trainer::share() const {
+  return group_ ? batch_share(options_.batch, group_->rank(), group_->size()) : BatchShare{0, options_.batch};
 }
 
 void Trainer::set_data(TrainingData data) {
@@ -82,10 +96,15 @@ void Trainer::set_data(TrainingData data) {
   data_ = std::move(data);
 }
 
-DsmBatch Trainer::batch(Context& ctx, std::int64_t step) const {
+DsmBatch Trainer::batch(Context& ctx, std::int64_t step) const { return batch(ctx, step, {0, options_.batch}); }
+
+DsmBatch Trainer::batch(Context& ctx, std::int64_t step, BatchShare part) const {
   if (step < 1) throw ArgumentError(cat("training batch of step ", step, "; steps count from 1"));
-  const std::int64_t b = options_.batch, n = data_.x.dim(0);
-  const std::uint64_t seed = options_.seed, first = std::uint64_t(step - 1) * std::uint64_t(b);
+  if (part.first < 0 || part.count < 1 || part.first + part.count > options_.batch)
+    throw ArgumentError(cat("items ", part.first, "..", part.first + part.count - 1, " of a batch of ", options_.batch));
+  const std::int64_t b = part.count, n = data_.x.dim(0);
+  // Counters of the whole batch's item part.first onwards: a part is drawn exactly as in the whole.
+  const std::uint64_t seed = options_.seed, first = std::uint64_t(step - 1) * std::uint64_t(options_.batch) + std::uint64_t(part.first);
   DsmBatch out;
   std::vector<std::int64_t> picks(static_cast<std::size_t>(b));
   std::vector<bool> flip(static_cast<std::size_t>(b), false);
@@ -109,12 +128,40 @@ TrainStep Trainer::step(Context& ctx) {
   r.step = steps_done() + 1;
   nn::ParameterSet& params = model_->mutable_network().parameters();
   params.zero_gradients(ctx);
-  DsmResult loss = dsm_loss(ctx, *model_, batch(ctx, r.step), /*gradients=*/true);
-  r.loss = loss.loss;
+  DsmBatch items = batch(ctx, r.step, share());
+  items.mean_over = options_.batch;  // each process adds its part of the whole batch's mean
+  r.loss = dsm_loss(ctx, *model_, items, /*gradients=*/true).loss;
+  if (group_) {
+    sum_gradients(ctx);
+    group_->sum(std::span<double>(&r.loss, 1));
+  }
   if (!std::isfinite(r.loss)) throw NumericError(cat("training step ", r.step, ": the loss is ", r.loss, "; the weights are left as after step ", r.step - 1));
   r.optimizer = adam_.step(ctx);
   ema_.update(ctx, params, r.step);
   return r;
+}
+
+void Trainer::sum_gradients(Context& ctx) {
+  const std::vector<nn::Parameter*>& all = model_->mutable_network().parameters().all();
+  std::int64_t total = 0;
+  for (const nn::Parameter* p : all) total += p->value.numel();
+  if (!summed_.defined() || summed_.numel() != total || summed_.device() != ctx.device()) summed_ = Tensor::empty({total}, ctx.device());
+  // Packed into one tensor, so the group runs one collective per step rather than one per parameter.
+  // A parameter this process's items gave no gradient (gradient() makes zeros) still takes part.
+  std::int64_t at = 0;
+  for (nn::Parameter* p : all) {
+    const std::int64_t n = p->value.numel();
+    summed_.slice(at, n).copy_from(p->gradient().reshape({n}));
+    at += n;
+  }
+  group_->sum(ctx, summed_);
+  at = 0;
+  for (nn::Parameter* p : all) {
+    const std::int64_t n = p->value.numel();
+    Tensor g = p->grad.reshape({n});
+    g.copy_from(summed_.slice(at, n));
+    at += n;
+  }
 }
 
 void Trainer::swap_ema() {

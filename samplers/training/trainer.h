@@ -7,7 +7,8 @@
 // (drawn with replacement), its horizontal flip, its time and its noise. A run's batches therefore
 // depend on nothing but the seed, the batch size and the step, and a run resumed from its state file
 // (io/training_state.h) after step s draws exactly the batches the uninterrupted run would have: with
-// the same thread count on the CPU the final weights are bitwise the same.
+// the same thread count on the CPU the final weights are bitwise the same. The same keying lets several
+// processes split every batch between them (process_group.h).
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "runtime/tensor.h"
 #include "samplers/network_denoiser.h"
 #include "samplers/training/dsm.h"
+#include "samplers/training/process_group.h"
 
 namespace tweedie::samplers {
 
@@ -50,18 +52,26 @@ struct Validation {
 class Trainer {
  public:
   // The model's network is trained in place. data.x must hold items of the model's item shape.
-  Trainer(std::shared_ptr<NetworkDenoiser> model, TrainingData data, TrainOptions options);
+  // With a process group of several processes, this process trains on its share of every batch
+  // (batch_share) and the gradients are summed over the group before each optimizer step; every
+  // process of the group must construct its Trainer from the same model, data and options.
+  Trainer(std::shared_ptr<NetworkDenoiser> model, TrainingData data, TrainOptions options,
+          std::shared_ptr<ProcessGroup> group = nullptr);
 
   // Trains on other data from the next step on (learning from observations draws new samples every
   // lap); the items must keep the model's shape. Optimizer, EMA and step count carry on.
   void set_data(TrainingData data);
 
-  // Draws the batch of the next step, takes one optimizer step and updates the EMA.
+  // Draws the batch of the next step (this process's share of it), takes one optimizer step and
+  // updates the EMA. The loss reported is the whole batch's, the same on every process.
   TrainStep step(Context& ctx);
   std::int64_t steps_done() const { return adam_.steps(); }
 
-  // The batch of step s (from 1) on ctx's device, as step() draws it.
+  // The batch of step s (from 1) on ctx's device, as one process draws it; or only its items `part`.
   DsmBatch batch(Context& ctx, std::int64_t step) const;
+  DsmBatch batch(Context& ctx, std::int64_t step, BatchShare part) const;
+  // This process's items of every batch (all of them without a group).
+  BatchShare share() const;
 
   // The DSM loss of the EMA weights on `data` at `times` fixed times (validation_times), each item with
   // the same noise at every call, in batches of the training batch size.
@@ -82,6 +92,10 @@ class Trainer {
   TrainOptions options_;
   nn::AdamW adam_;
   nn::Ema ema_;
+  std::shared_ptr<ProcessGroup> group_;
+  Tensor summed_;  // every parameter's gradient in one tensor, for the group's sum
+
+  void sum_gradients(Context& ctx);
 };
 
 // Puts the EMA's weights in the trainer's network for the lifetime of the guard (to evaluate or save

@@ -3,22 +3,11 @@
 # the output files must be bitwise equal (h5diff with no tolerance). Row counts are odd, so the two
 # ranks' shares differ; --batch 0 on two ranks is one batch per rank. Then the ways a job can fail:
 # an output rank 0 cannot create, a flag that cannot be split; each must end every rank quickly with a
-# message that names it, and leave no file.
+# message that names it, and leave no file; and a command that runs as one process is refused.
 #   test_mpi.sh TWEEDIE MPIEXEC DEMO_DIR
 set -euo pipefail
 tweedie=$1 mpiexec=$2 demo=$3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "test_mpi: $*" >&2; exit 1; }
-
-# CI runs as root in a container: Open MPI refuses root unless told, and its shared-memory transport's
-# single-copy mode needs ptrace rights a container lacks.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-# ctest runs other tests beside this one: ranks are not pinned to cores and yield while they wait, so
-# a rank waiting in the gather does not spin on a core another test needs. Every run has 1 thread.
-export OMPI_MCA_mpi_yield_when_idle=1
-ranks2() { timeout 300 "$mpiexec" -n 2 --oversubscribe --bind-to none "$tweedie" "$@" --threads 1; }
-one() { "$tweedie" "$@" --threads 1; }
+source "$(dirname "$0")/common.sh"
 same() {  # FILE_A FILE_B DATASET...
   local a=$1 b=$2; shift 2
   for d in "$@"; do h5diff "$a" "$b" "$d" >"$tmp/h5diff.log" 2>&1 || { cat "$tmp/h5diff.log"; fail "$d of $a and $b differ"; }; done
@@ -60,4 +49,8 @@ grep -q "$tmp/missing/s.h5" "$tmp/err.txt" || { cat "$tmp/err.txt"; fail "the er
 if ranks2 "${sample[@]}" --checkpoint "$tmp/ck" -o "$tmp/s3.h5" >/dev/null 2>"$tmp/err.txt"; then fail "--checkpoint ran on two ranks"; fi
 grep -q -- "--checkpoint: not with several MPI ranks" "$tmp/err.txt" || { cat "$tmp/err.txt"; fail "--checkpoint was not refused by name"; }
 ls "$tmp"/s3.h5* >/dev/null 2>&1 && fail "a refused job left its output"
+# Commands that do not split over ranks refuse a job of several, rather than all write the same file.
+if ranks2 phantoms -o "$tmp/ph.h5" --count 4 --size 8 >/dev/null 2>"$tmp/err.txt"; then fail "phantoms ran on two ranks"; fi
+grep -q "tweedie phantoms runs as one process (this job has 2 ranks)" "$tmp/err.txt" || { cat "$tmp/err.txt"; fail "phantoms was not refused by name"; }
+[ ! -e "$tmp/ph.h5" ] || fail "a refused phantoms job wrote its output"
 echo "test_mpi: solve (mmps, dps) and sample on 2 ranks equal one process bitwise; failures end the job"

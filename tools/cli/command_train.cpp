@@ -1,6 +1,7 @@
 // `tweedie train`: trains a diffusion prior by denoising score matching and writes a model file that
 // `sample`, `solve` and `eval` take as it is. A training-state file is written every K steps (and on
-// Ctrl-C or SIGTERM); `--resume STATE` continues the run exactly where it stopped.
+// Ctrl-C or SIGTERM); `--resume STATE` continues the run exactly where it stopped. Under mpirun the
+// ranks split every batch and sum their gradients (training_ranks.h); rank 0 writes every file.
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,9 +13,11 @@
 
 #include "cli/arguments.h"
 #include "cli/commands.h"
+#include "cli/distributed.h"
 #include "cli/model_flags.h"
 #include "cli/stop_signals.h"
 #include "cli/train_conjugate.h"
+#include "cli/training_ranks.h"
 #include "io/denoiser_file.h"
 #include "io/hdf5_file.h"
 #include "io/model_file.h"
@@ -95,7 +98,8 @@ void write_model(samplers::Trainer& trainer, const TrainFlags& f, const std::str
 
 void run_train(TrainFlags& f, CLI::App* cmd) {
   StopSignals stop;  // from here on, Ctrl-C or SIGTERM stops the run after its current (or first) step
-  Device device = Device::parse(f.device);
+  const Ranks& job = ranks();
+  Device device = rank_device(f.device);
   Context ctx(device, f.threads);
   if (f.weights != "ema" && f.weights != "raw") throw ArgumentError(cat("--weights '", f.weights, "': ema or raw"));
   parse_store(f.store);
@@ -154,22 +158,29 @@ void run_train(TrainFlags& f, CLI::App* cmd) {
     samplers::check_training_data(val, model.denoiser->item_shape(), classes, "--val " + f.val);
   }
 
-  samplers::Trainer trainer(model.denoiser, std::move(data), f.run);
+  samplers::Trainer trainer(model.denoiser, std::move(data), f.run, training_group(device));
   if (!f.resume.empty()) {
     load_training_state(f.resume, trainer);
     if (trainer.steps_done() > f.steps)
       throw ArgumentError(cat("--steps ", f.steps, ": the state in ", f.resume, " is already at step ", trainer.steps_done()));
   }
   // Outputs are checked for writability before any training: a bad path fails now, not in an hour.
-  for (const std::string& path : {f.output, f.state}) H5File::create(path);  // discarded without commit
+  if (job.root())
+    for (const std::string& path : {f.output, f.state}) H5File::create(path);  // discarded without commit
   std::ofstream log;
-  if (!f.log.empty()) {
+  if (!f.log.empty() && job.root()) {
     log.open(f.log, trainer.steps_done() > 0 ? std::ios::app : std::ios::trunc);
     if (!log) throw IoError(cat("--log ", f.log, ": cannot open for writing"));
   }
 
   const std::int64_t val_every = f.val_every > 0 ? f.val_every : std::max<std::int64_t>(1, f.steps / 10);
-  const bool progress = !f.quiet && ::isatty(STDERR_FILENO);
+  const bool progress = !f.quiet && job.root() && ::isatty(STDERR_FILENO);
+  // Rank 0 alone validates and writes (every rank holds the same weights); the others go on to the
+  // next step's gradient sum and wait there.
+  auto save_state = [&](const std::string& when) {
+    expect_same_weights_on_ranks(trainer.model().mutable_network().parameters(), when);
+    if (job.root()) save_training_state(f.state, trainer, model.diffusion, record, f.steps);
+  };
   auto validate = [&](std::int64_t step) {
     samplers::Validation v = trainer.validate(ctx, val);
     json line{{"step", step}, {"val_loss", v.mean}, {"val_t", v.t}, {"val_losses", v.loss}};
@@ -181,7 +192,7 @@ void run_train(TrainFlags& f, CLI::App* cmd) {
   Timer timer;
   const std::int64_t first = trainer.steps_done();
   double smoothed = NAN, last_val = NAN;
-  bool interrupted = false;
+  int interrupted = 0;  // the signal that stopped the run
   while (trainer.steps_done() < f.steps) {
     samplers::TrainStep s = trainer.step(ctx);
     smoothed = std::isnan(smoothed) ? s.loss : 0.98 * smoothed + 0.02 * s.loss;
@@ -192,22 +203,24 @@ void run_train(TrainFlags& f, CLI::App* cmd) {
     if (progress)
       std::fprintf(stderr, "\rstep %lld/%lld  loss %.5f  %.2f steps/s  ETA %.0f s   ", (long long)s.step, (long long)f.steps, smoothed, rate,
                    double(f.steps - s.step) / rate);
-    if (!f.val.empty() && s.step % val_every == 0 && s.step < f.steps) last_val = validate(s.step);
-    if (f.checkpoint_every > 0 && s.step % f.checkpoint_every == 0 && s.step < f.steps)
-      save_training_state(f.state, trainer, model.diffusion, record, f.steps);
-    if (stop.requested()) {
-      interrupted = true;
+    if (!f.val.empty() && s.step % val_every == 0 && s.step < f.steps && job.root()) last_val = validate(s.step);
+    if (f.checkpoint_every > 0 && s.step % f.checkpoint_every == 0 && s.step < f.steps) save_state(cat("at the state file of step ", s.step));
+    // A signal may reach the ranks at different steps: they stop together at the first step any saw it.
+    if (const int signal = max_on_ranks(stop.requested())) {
+      interrupted = signal;
       break;
     }
   }
   if (progress) std::fprintf(stderr, "\n");
-  save_training_state(f.state, trainer, model.diffusion, record, f.steps);
+  save_state(cat("after step ", trainer.steps_done()));
   if (interrupted) {
-    std::fprintf(stderr, "tweedie train: %s after step %lld of %lld; the state is in %s (continue with --resume %s)\n",
-                 stop_word(stop.requested()), (long long)trainer.steps_done(), (long long)f.steps,
-                 f.state.c_str(), f.state.c_str());
-    throw ExitStatus{128 + stop.requested()};
+    if (job.root())
+      std::fprintf(stderr, "tweedie train: %s after step %lld of %lld; the state is in %s (continue with --resume %s)\n",
+                   stop_word(interrupted), (long long)trainer.steps_done(), (long long)f.steps, f.state.c_str(), f.state.c_str());
+    wait_for_ranks();  // no rank ends the job before rank 0 has written the state
+    throw ExitStatus{128 + interrupted};
   }
+  if (!job.root()) return;
   if (!f.val.empty()) last_val = validate(trainer.steps_done());
   write_model(trainer, f, model.diffusion);
   json summary{{"steps", trainer.steps_done()},
@@ -218,11 +231,13 @@ void run_train(TrainFlags& f, CLI::App* cmd) {
                {"output", f.output},
                {"state", f.state}};
   if (!std::isnan(last_val)) summary["val_loss"] = last_val;
+  if (job.size > 1) summary["ranks"] = job.size;
   std::cout << summary.dump() << "\n";
 }
 
 // --objective conjugate: the flags that mean something there, and a refusal of those that do not.
 void run_conjugate(TrainFlags& f, CLI::App* cmd) {
+  refuse_several_ranks("--objective conjugate");
   for (const char* flag : {"--labels", "--init", "--resume", "--state", "--checkpoint-every", "--weights", "--time", "--p-mean", "--p-std",
                            "--flip", "--data-range"})
     if (cmd->get_option(flag)->count() > 0) throw ArgumentError(cat(flag, ": not used by --objective conjugate"));

@@ -148,6 +148,19 @@ double max_on_root(double value) {
   return value;
 }
 
+int max_on_ranks(int value) {
+#if TWEEDIE_HAS_MPI
+  if (g_ranks.size > 1) MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+#endif
+  return value;
+}
+
+void wait_for_ranks() {
+#if TWEEDIE_HAS_MPI
+  if (g_ranks.size > 1) MPI_Barrier(MPI_COMM_WORLD);
+#endif
+}
+
 Device rank_device(const std::string& text) {
   Device device = Device::parse(text);
   if (g_ranks.size == 1 || text != "cuda") return device;

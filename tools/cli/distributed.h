@@ -1,10 +1,12 @@
 #pragma once
-// The ranks of an MPI job (`mpirun -n R tweedie solve | sample ...`), or the one process of a plain run.
+// The ranks of an MPI job (`mpirun -n R tweedie solve | sample | train ...`), or the one process of a plain run.
 //
 // The split is by rows: solve's (observation, sample) rows and sample's samples are independent, each
 // with a noise stream keyed by the seed and the row's index alone (samplers/posterior/solve.h), so rank
 // r computes the r-th contiguous block of batches of rows and rank 0 gathers them and writes the one
 // output file. On the CPU the file is bitwise the file of one process with the same batch size.
+// `train` splits every batch instead (training_ranks.h). Other commands run as one process and refuse
+// a job of several ranks (main.cpp), which would only have every rank write the same files.
 //
 // MPI starts only when a launcher started the process (mpirun, or srun with PMI/PMIx), so plain runs
 // and tests never touch it; a build without MPI (TWEEDIE_MPI=OFF) refuses to run under a launcher
@@ -52,6 +54,10 @@ void gather_rows(Tensor& all, std::int64_t batch);
 // The sum (and the maximum) over ranks, on rank 0; other ranks get their own value back.
 std::int64_t sum_on_root(std::int64_t value);
 double max_on_root(double value);
+// The maximum over ranks, on every rank.
+int max_on_ranks(int value);
+// Returns when every rank has called it.
+void wait_for_ranks();
 
 // --device for this rank: "cuda" without an index on several ranks is cuda:(node-local rank modulo
 // the GPUs this node shows), one GPU per rank; "cuda:N" and "cpu" are taken as written.

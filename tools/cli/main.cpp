@@ -16,6 +16,20 @@ std::string rank_label() {
   return r.size > 1 ? tweedie::cat(" (rank ", r.rank, " of ", r.size, ")") : std::string();
 }
 
+// Under mpirun, the commands that split their work over the ranks; any other would have every rank
+// do the same work and write the same files.
+void refuse_ranks_for_single_process_commands(int argc, char** argv) {
+  const tweedie::cli::Ranks& r = tweedie::cli::ranks();
+  if (r.size == 1) return;
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word.empty() || word[0] == '-') continue;
+    if (word == "solve" || word == "sample" || word == "train") return;
+    throw tweedie::ArgumentError(tweedie::cat("tweedie ", word, " runs as one process (this job has ", r.size,
+                                              " ranks); solve, sample and train are the commands that split over MPI ranks"));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -42,6 +56,7 @@ int main(int argc, char** argv) {
   // wait for it in their next collective (tools/cli/distributed.h).
   try {
     tweedie::cli::start_ranks(&argc, &argv);
+    refuse_ranks_for_single_process_commands(argc, argv);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return tweedie::cli::abort_ranks(app.exit(e));
