@@ -1,5 +1,9 @@
 // Runs the real `tweedie` executable and checks what it prints and how it exits.
+#include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -62,6 +66,86 @@ TEST_CASE("tweedie bench kernels prints one JSON line per case") {
     start = end + 1;
   }
   CHECK(lines == 7);
+}
+
+TEST_CASE("tweedie bench --compare joins another implementation's lines and prints the ratio of medians") {
+  // The other side: every case of the run twice (two rounds), at 10 and 30 ms, so its median is 20,
+  // with a peak of 64 MiB.
+  Run first = run("bench kernels --filter silu --threads 1 --min-runs 1 --min-seconds 0");
+  REQUIRE(first.status == 0);
+  const std::string other = temp("other.jsonl");
+  {
+    std::ofstream f(other);
+    std::istringstream lines(first.out);
+    for (std::string line; std::getline(lines, line);)
+      for (double ms : {10.0, 30.0}) {
+        nlohmann::json j = nlohmann::json::parse(line);
+        j["impl"] = "torch", j["median_ms"] = ms, j["peak_bytes"] = 64 << 20;
+        f << j.dump() << "\n";
+      }
+    f << "{\"op\": \"silu\", \"shape\": [1], \"device\": \"cpu\", \"threads\": 1, \"median_ms\": 1}\n";  // a case this run lacks
+  }
+  Run r = run("bench kernels --filter silu --threads 1 --min-runs 1 --min-seconds 0 --compare " + other);
+  CAPTURE(r.out);
+  REQUIRE(r.status == 0);
+  std::map<std::string, nlohmann::json> ours;  // case -> this run's line
+  int table_rows = 0;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("{")) {
+      nlohmann::json j = nlohmann::json::parse(line);
+      ours[j["op"].get<std::string>() + " " + j["shape"].dump()] = j;
+    } else if (line.starts_with("| silu")) {
+      // | op | case | device | threads | rounds | tweedie ms | other ms | other / tweedie | tweedie MiB | other MiB |
+      std::vector<std::string> cells;
+      std::istringstream row(line.substr(1));
+      for (std::string cell; std::getline(row, cell, '|');) cells.push_back(cell.substr(1, cell.size() - 2));
+      REQUIRE(cells.size() == 10);
+      const nlohmann::json& mine = ours.at(cells[0] + " " + cells[1]);
+      CHECK(cells[2] == "cpu");
+      CHECK(cells[3] == "1");
+      CHECK(cells[4] == "1");
+      CHECK(std::stod(cells[6]) == 20.0);
+      CHECK(std::abs(std::stod(cells[7]) - 20.0 / mine["median_ms"].get<double>()) <= 0.0051);
+      CHECK(std::abs(std::stod(cells[8]) - mine["peak_bytes"].get<double>() / 1048576.0) <= 0.051);
+      CHECK(cells[9] == "64.0");
+      ++table_rows;
+    }
+  }
+  CHECK(table_rows == int(ours.size()));
+  CHECK(table_rows > 0);
+  CHECK(contains(r.out, "| op | case | device | threads | rounds | tweedie ms | other ms | other / tweedie | tweedie MiB | other MiB |"));
+
+  // A file with no matching case, a missing file (refused before the run) and a broken line.
+  std::ofstream(temp("unrelated.jsonl")) << "{\"op\": \"gemm\", \"shape\": [9], \"device\": \"cpu\", \"threads\": 1, \"median_ms\": 1}\n";
+  Run none = run("bench kernels --filter silu --threads 1 --min-runs 1 --min-seconds 0 --compare " + temp("unrelated.jsonl"));
+  CHECK(none.status == 1);
+  CHECK(contains(none.out, "--compare " + temp("unrelated.jsonl") + ": none of its 1 cases matches"));
+  Run missing = run("bench kernels --filter silu --compare " + temp("absent.jsonl"));
+  CHECK(missing.status == 1);
+  CHECK(contains(missing.out, "--compare " + temp("absent.jsonl") + ": cannot open for reading"));
+  CHECK_FALSE(contains(missing.out, "median_ms"));
+  std::ofstream(temp("broken.jsonl")) << "{\"op\": \"silu\", \"median_ms\": \n";
+  Run broken = run("bench kernels --filter silu --threads 1 --min-runs 1 --min-seconds 0 --compare " + temp("broken.jsonl"));
+  CHECK(broken.status == 1);
+  CHECK(contains(broken.out, "--compare " + temp("broken.jsonl") + ", line 1: not a benchmark JSON line"));
+}
+
+TEST_CASE("the command line limits OpenMP spinning (GOMP_SPINCOUNT) unless the environment says how to wait") {
+  auto info_with = [](const std::string& settings) {
+    return run_shell(tweedie::cat("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u KMP_BLOCKTIME -u TWEEDIE_OPENMP_WAIT_SET ", settings, " ", TWEEDIE_CLI, " info"));
+  };
+  Run ours = info_with("");
+  CAPTURE(ours.out);
+  CHECK(ours.status == 0);
+  CHECK(contains(ours.out, "openmp    GOMP_SPINCOUNT=10000 (tweedie's default on shared nodes"));
+  CHECK(contains(ours.out, "cpu       "));  // the re-executed process ran the command, once
+  CHECK(ours.out.find("openmp    ") == ours.out.rfind("openmp    "));
+  Run user = info_with("GOMP_SPINCOUNT=5");
+  CAPTURE(user.out);
+  CHECK(contains(user.out, "openmp    OMP_WAIT_POLICY=(unset), GOMP_SPINCOUNT=5, KMP_BLOCKTIME=(unset) (from the environment)"));
+  Run passive = info_with("OMP_WAIT_POLICY=passive");
+  CHECK(contains(passive.out, "OMP_WAIT_POLICY=passive, GOMP_SPINCOUNT=(unset)"));
 }
 
 TEST_CASE("bad flags exit non-zero with a message naming the flag") {

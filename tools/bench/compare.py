@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Joins two files of `bench` JSON lines (tweedie's and another implementation's) on op, case, device
-and threads, and prints the medians side by side with the ratio tweedie / other (below 1: tweedie is
-faster). A file may hold several rounds of the same cases (run the two benchmarks alternately and
+and threads, and prints the medians side by side with the ratio other / tweedie (above 1: tweedie is
+faster), as `tweedie bench ... --compare OTHER` does for one run. A file may hold several rounds of the same cases (run the two benchmarks alternately and
 append): each side then counts with the median of its rounds, which tames a noisy shared machine.
 
     python3 tools/bench/compare.py tweedie.jsonl torch.jsonl
@@ -32,14 +32,14 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     ours, theirs = load(sys.argv[1]), load(sys.argv[2])
-    print(f"{'op':<16} {'case':<28} {'device':<7} {'threads':>7} {'rounds':>6} {'tweedie ms':>11} {'other ms':>10} {'ratio':>6}")
+    print(f"{'op':<16} {'case':<28} {'device':<7} {'threads':>7} {'rounds':>6} {'tweedie ms':>11} {'other ms':>10} {'other/tw':>8}")
     for key, a in ours.items():
         b = theirs.get(key)
         if not b:
             continue
         op, case, device, threads = key
         ma, mb = statistics.median(a), statistics.median(b)
-        print(f"{op:<16} {case:<28} {device:<7} {threads:>7} {min(len(a), len(b)):>6} {ma:>11.3f} {mb:>10.3f} {ma / mb:>6.2f}")
+        print(f"{op:<16} {case:<28} {device:<7} {threads:>7} {min(len(a), len(b)):>6} {ma:>11.3f} {mb:>10.3f} {mb / ma:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
 // `tweedie bench ...`: benchmarks that print one JSON line per measurement.
+#include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
+#include <streambuf>
 
+#include "bench/compare_table.h"
 #include "bench/kernel_bench.h"
 #include "bench/operator_bench.h"
 #include "bench/solve_bench.h"
@@ -38,7 +42,7 @@ std::vector<int> parse_thread_list(const std::string& text) {
 
 // The flags every benchmark takes: where it runs, on how many threads, and how long it times each case.
 struct TimingFlags {
-  std::string device = "cpu", threads;
+  std::string device = "cpu", threads, compare;
   double min_seconds = 0.3;
   int min_runs = 3;
 };
@@ -49,6 +53,45 @@ void add_timing_flags(CLI::App* command, TimingFlags& f, const std::string& unit
   command->add_option("--threads", f.threads, "Comma-separated host thread counts (default: 1 and all)");
   command->add_option("--min-seconds", f.min_seconds, "Keep timing each " + unit + " at least this long")->capture_default_str();
   command->add_option("--min-runs", f.min_runs, "Time each " + unit + " at least this many times")->capture_default_str();
+  command->add_option("--compare", f.compare,
+                      "JSON lines of the same cases from another implementation (tools/bench/torch_*.py): after the run, a table "
+                      "of both medians and their ratio");
+}
+
+// Everything written to it goes to two places: the stream it wraps and a string.
+class TeeBuffer : public std::streambuf {
+ public:
+  TeeBuffer(std::streambuf* to, std::string& copy) : to_(to), copy_(copy) {}
+
+ protected:
+  int overflow(int c) override {
+    if (c == traits_type::eof()) return traits_type::not_eof(c);
+    copy_.push_back(char(c));
+    return to_->sputc(char(c));
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    copy_.append(s, std::size_t(n));
+    return to_->sputn(s, n);
+  }
+  int sync() override { return to_->pubsync(); }
+
+ private:
+  std::streambuf* to_;
+  std::string& copy_;
+};
+
+// Runs a benchmark that prints its JSON lines to stdout as they come; with --compare, then prints the
+// table of them against the other file's. The file is checked for readability first: a long run
+// should not end in "cannot open".
+void run_benchmark(const TimingFlags& f, const std::function<void(std::ostream&)>& run) {
+  if (f.compare.empty()) return run(std::cout);
+  if (!std::ifstream(f.compare)) throw IoError(cat("--compare ", f.compare, ": cannot open for reading"));
+  std::string lines;
+  TeeBuffer tee(std::cout.rdbuf(), lines);
+  std::ostream out(&tee);
+  run(out);
+  out.flush();
+  bench::print_comparison(lines, f.compare, std::cout);
 }
 
 // Sets a benchmark's device, thread list and measuring rule from the flags.
@@ -106,7 +149,7 @@ void add_bench_command(CLI::App& app) {
     bench::KernelBenchOptions o;
     apply_timing_flags(k->timing, o);
     o.filter = k->filter;
-    bench::run_kernel_benchmarks(o, std::cout);
+    run_benchmark(k->timing, [&](std::ostream& out) { bench::run_kernel_benchmarks(o, out); });
   });
 
   auto* operators = bench->add_subcommand("operators", "Time forward operators and their adjoints (MRI, blur, super-resolution, ...)");
@@ -117,7 +160,7 @@ void add_bench_command(CLI::App& app) {
     bench::OperatorBenchOptions o;
     apply_timing_flags(op->timing, o);
     o.filter = op->filter;
-    bench::run_operator_benchmarks(o, std::cout);
+    run_benchmark(op->timing, [&](std::ostream& out) { bench::run_operator_benchmarks(o, out); });
   });
 
   auto* solve = bench->add_subcommand("solve", "Per-step cost of DPS and MMPS (k = 1, 3, 5) in units of one forward pass");
@@ -138,7 +181,7 @@ void add_bench_command(CLI::App& app) {
     o.preset = sflags->preset;
     o.batch = sflags->batch;
     o.steps = sflags->steps;
-    bench::run_solve_benchmarks(o, std::cout);
+    run_benchmark(sflags->timing, [&](std::ostream& out) { bench::run_solve_benchmarks(o, out); });
   });
 
   auto* unet = bench->add_subcommand("unet", "Time a U-Net's forward pass, linearization, JVP and VJP");
@@ -160,7 +203,7 @@ void add_bench_command(CLI::App& app) {
     apply_timing_flags(u->timing, o);
     o.tangents = u->tangents;
     o.filter = u->filter;
-    bench::run_unet_benchmarks(o, std::cout);
+    run_benchmark(u->timing, [&](std::ostream& out) { bench::run_unet_benchmarks(o, out); });
   });
 
   auto* train = bench->add_subcommand("train", "Time one training step of a U-Net: DSM loss and gradient, AdamW and EMA");
@@ -180,7 +223,7 @@ void add_bench_command(CLI::App& app) {
     if (o.batch < 1 || o.size < 0) throw ArgumentError("bench train: --batch must be positive");
     apply_timing_flags(t->timing, o);
     o.save_batch = t->save_batch;
-    bench::run_train_benchmarks(o, std::cout);
+    run_benchmark(t->timing, [&](std::ostream& out) { bench::run_train_benchmarks(o, out); });
   });
 }
 

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/openmp_wait.h"
 #include "io/hdf5_file.h"
 #include "io/model_file.h"
 #include "io/observation_file.h"
@@ -33,6 +34,7 @@ nlohmann::json as_json(const HostInfo& host, const CudaInfo& gpu) {
   j["cpu"] = {{"model", host.cpu_model},      {"hardware_threads", host.hardware_threads},
               {"openmp_threads", host.openmp_threads}, {"features", host.cpu_features},
               {"compiled_for", host.compiled_for}};
+  j["openmp_wait"] = openmp_wait_description();
   j["libraries"] = {{"blas", blas_info()}, {"fftw", fftw_info()}, {"hdf5", hdf5_version()},
                      {"conv", {{"onednn", nn::onednn_info()}, {"host_route", nn::host_conv_name(nn::default_host_conv())}}}};
   nlohmann::json devices = nlohmann::json::array();
@@ -61,6 +63,7 @@ void print_text(const HostInfo& host, const CudaInfo& gpu) {
   std::cout << "blas      " << blas_info() << "\n";
   std::cout << "fft       " << fftw_info() << "\n";
   std::cout << "hdf5      " << hdf5_version() << "\n";
+  std::cout << "openmp    " << openmp_wait_description() << "\n";
   std::cout << "conv      host route " << nn::host_conv_name(nn::default_host_conv()) << "; " << nn::onednn_info() << "\n";
   if (gpu.compiled) {
     std::cout << "cuda      toolkit " << cuda_version_string(gpu.toolkit_version) << ", runtime "

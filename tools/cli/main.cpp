@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/distributed.h"
+#include "cli/openmp_wait.h"
 #include "cli/stop_signals.h"
 #include "runtime/error.h"
 #include "runtime/memory.h"
@@ -33,6 +34,7 @@ void refuse_ranks_for_single_process_commands(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tweedie::cli::limit_openmp_spinning(argv);  // may execute this program again, with the setting in place
   tweedie::retain_freed_host_memory();  // the loops reallocate the same activations every step
   tweedie::cli::install_exit_on_signal();  // a killed command leaves no partial output
   CLI::App app{"tweedie: Bayesian inverse problems with diffusion priors", "tweedie"};
