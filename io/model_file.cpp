@@ -78,17 +78,23 @@ ModelSummary summarize_model(const std::string& path) {
   ModelSummary s;
   s.info = read_model_info(file);
   s.file_bytes = std::int64_t(std::filesystem::file_size(path));
-  // The digest covers, per parameter in name order: the name, a zero byte, the rank and dimensions as
-  // little-endian int64, and the values as little-endian f32.
-  std::vector<nn::Parameter*> params = net->parameters().all();
-  std::sort(params.begin(), params.end(), [](const nn::Parameter* a, const nn::Parameter* b) { return a->name < b->name; });
-  Sha256 digest;
   std::set<std::string> kinds;
-  for (nn::Parameter* p : params) {
+  for (nn::Parameter* p : net->parameters().all()) {
     s.tensors += 1;
     s.parameters += p->value.numel();
     StoredAs as = file.stored_as(kParameters + p->name);
     kinds.insert(as == StoredAs::f16 ? "f16" : as == StoredAs::bf16 ? "bf16" : "f32");
+  }
+  s.stored = kinds.size() == 1 ? *kinds.begin() : kinds.empty() ? "f32" : "mixed";
+  s.sha256 = weights_sha256(net->parameters());
+  return s;
+}
+
+std::string weights_sha256(const nn::ParameterSet& params) {
+  std::vector<nn::Parameter*> sorted = params.all();
+  std::sort(sorted.begin(), sorted.end(), [](const nn::Parameter* a, const nn::Parameter* b) { return a->name < b->name; });
+  Sha256 digest;
+  for (const nn::Parameter* p : sorted) {
     digest.update(p->name.data(), p->name.size() + 1);  // std::string keeps a terminating zero
     std::int64_t rank = p->value.shape().rank();
     digest.update(&rank, sizeof rank);
@@ -99,9 +105,7 @@ ModelSummary summarize_model(const std::string& path) {
     std::vector<float> values = p->value.to_vector<float>();
     digest.update(values.data(), values.size() * sizeof(float));
   }
-  s.stored = kinds.size() == 1 ? *kinds.begin() : kinds.empty() ? "f32" : "mixed";
-  s.sha256 = Sha256::hex(digest.finish());
-  return s;
+  return Sha256::hex(digest.finish());
 }
 
 void save_model(nn::Network& network, const std::string& path, StoredAs stored, const std::string& diffusion_json,

@@ -44,5 +44,8 @@ struct ModelSummary {
   std::string sha256;  // of the weights' values (io/FORMAT.md), independent of storage precision and layout
 };
 ModelSummary summarize_model(const std::string& path);
+// The digest summarize_model reports, of weights in memory: per parameter in name order, the name, a
+// zero byte, the rank and dimensions as little-endian int64, and the values as little-endian f32.
+std::string weights_sha256(const nn::ParameterSet& params);
 
 }  // namespace tweedie

@@ -142,9 +142,9 @@ TrainStep Trainer::step(Context& ctx) {
 }
 
 void Trainer::sum_gradients(Context& ctx) {
-  const std::vector<nn::Parameter*>& all = model_->mutable_network().parameters().all();
-  std::int64_t total = 0;
-  for (const nn::Parameter* p : all) total += p->value.numel();
+  const nn::ParameterSet& params = model_->mutable_network().parameters();
+  const std::vector<nn::Parameter*>& all = params.all();
+  const std::int64_t total = params.count_values();
   if (!summed_.defined() || summed_.numel() != total || summed_.device() != ctx.device()) summed_ = Tensor::empty({total}, ctx.device());
   // Packed into one tensor, so the group runs one collective per step rather than one per parameter.
   // A parameter this process's items gave no gradient (gradient() makes zeros) still takes part.

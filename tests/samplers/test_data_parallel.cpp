@@ -9,15 +9,14 @@
 #include <functional>
 #include <thread>
 
-#include "nn/gradcheck.h"
-#include "nn/init.h"
-#include "nn/unet.h"
-#include "samplers/processes.h"
 #include "samplers/training/trainer.h"
+#include "samplers/training_fixtures.h"
 #include "support.h"
 
 using namespace tweedie;
 using namespace tweedie::samplers;
+
+using tweedie::test::small_unet;
 
 namespace {
 
@@ -68,18 +67,6 @@ class ThreadGroup {
   std::vector<std::vector<float>> floats_;
   std::vector<std::vector<double>> doubles_;
 };
-
-std::shared_ptr<NetworkDenoiser> small_unet(std::uint64_t seed) {
-  nn::UNetConfig c;
-  c.image_size = 8, c.in_channels = 1, c.out_channels = 1, c.model_channels = 32, c.num_res_blocks = 1;
-  c.channel_mult = {1, 2}, c.attention_resolutions = {2}, c.num_heads = 2, c.use_scale_shift_norm = true;
-  auto net = std::make_unique<nn::UNet>(c, test::device());
-  nn::initialize_parameters(test::context(), *net, seed);
-  test::randomize(net->parameters(), seed, 0.1);
-  Parameterisation p;
-  p.time_input = "index";
-  return std::make_shared<NetworkDenoiser>(std::move(net), process_from_spec("ddpm-linear:1000", "test"), p);
-}
 
 TrainingData random_images(std::int64_t count, std::uint64_t seed) {
   std::vector<double> x = test::uniform(std::size_t(count * 64), seed);

@@ -20,6 +20,7 @@
 #include "samplers/processes.h"
 #include "samplers/sampler.h"
 #include "samplers/training/trainer.h"
+#include "samplers/training_fixtures.h"
 #include "support.h"
 
 using namespace tweedie;
@@ -27,21 +28,15 @@ using namespace tweedie::samplers;
 
 namespace {
 
+using tweedie::test::parameterisation;
 using tweedie::test::print_tables;
+using tweedie::test::small_unet;
 
 std::unique_ptr<Process> make_process(const std::string& name) {
   if (name == "vp") return std::make_unique<VpProcess>();
   if (name == "ve") return std::make_unique<VeProcess>();
   if (name == "edm") return std::make_unique<EdmProcess>();
   return process_from_spec(name, "test");
-}
-
-Parameterisation parameterisation(const std::string& prediction, const std::string& time_input) {
-  Parameterisation p;
-  for (Prediction k : {Prediction::eps, Prediction::x0, Prediction::v, Prediction::edm})
-    if (prediction == prediction_name(k)) p.prediction = k;
-  p.time_input = time_input;
-  return p;
 }
 
 std::shared_ptr<NetworkDenoiser> small_mlp(const std::string& process, const std::string& prediction, const std::string& time_input,
@@ -52,17 +47,6 @@ std::shared_ptr<NetworkDenoiser> small_mlp(const std::string& process, const std
   nn::initialize_parameters(test::context(), *net, seed);
   test::randomize(net->parameters(), seed, 0.3);  // no zero output layer: every parameter matters
   return std::make_shared<NetworkDenoiser>(std::move(net), make_process(process), parameterisation(prediction, time_input));
-}
-
-std::shared_ptr<NetworkDenoiser> small_unet(std::uint64_t seed, const std::string& prediction = "eps") {
-  nn::UNetConfig c;
-  c.image_size = 8, c.in_channels = 1, c.out_channels = 1, c.model_channels = 32, c.num_res_blocks = 1;
-  c.channel_mult = {1, 2}, c.attention_resolutions = {2}, c.num_heads = 2, c.use_scale_shift_norm = true;
-  auto net = std::make_unique<nn::UNet>(c, test::device());
-  nn::initialize_parameters(test::context(), *net, seed);
-  test::randomize(net->parameters(), seed, 0.1);
-  Parameterisation p = parameterisation(prediction, "index");
-  return std::make_shared<NetworkDenoiser>(std::move(net), process_from_spec("ddpm-linear:1000", "test"), p);
 }
 
 DsmBatch random_batch(const Shape& shape, const std::vector<double>& t, std::uint64_t seed) {

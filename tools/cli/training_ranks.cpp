@@ -1,7 +1,6 @@
 #include "cli/training_ranks.h"
 
 #include <algorithm>
-#include <climits>
 #include <vector>
 
 #if TWEEDIE_HAS_MPI
@@ -15,8 +14,8 @@
 #endif
 
 #include "cli/distributed.h"
+#include "io/model_file.h"
 #include "runtime/error.h"
-#include "runtime/system_info.h"
 
 namespace tweedie::cli {
 namespace {
@@ -110,18 +109,6 @@ class MpiGroup final : public samplers::ProcessGroup {
 };
 #endif
 
-// FNV-1a over the bytes of every parameter: equal weights give equal hashes, and different weights
-// almost surely different ones.
-std::uint64_t weights_hash(const nn::ParameterSet& params) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (const nn::Parameter* p : params.all()) {
-    const Tensor host = p->value.device().is_cpu() ? p->value : p->value.to_host();
-    const auto* bytes = static_cast<const unsigned char*>(host.raw_data());
-    for (std::size_t i = 0; i < host.nbytes(); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
-  }
-  return h;
-}
-
 }  // namespace
 
 std::shared_ptr<samplers::ProcessGroup> training_group(const Device& device) {
@@ -137,10 +124,12 @@ std::shared_ptr<samplers::ProcessGroup> training_group(const Device& device) {
 void expect_same_weights_on_ranks(const nn::ParameterSet& params, const std::string& when) {
   if (ranks().size == 1) return;
 #if TWEEDIE_HAS_MPI
-  const std::uint64_t mine = weights_hash(params);
-  std::uint64_t lo = 0, hi = 0;
-  MPI_Allreduce(&mine, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
-  MPI_Allreduce(&mine, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+  // The digest of `tweedie info`; its characters' minima and maxima over ranks agree only if every
+  // rank has the same digest.
+  const std::string mine = weights_sha256(params);
+  std::string lo(mine.size(), '\0'), hi(mine.size(), '\0');
+  MPI_Allreduce(mine.data(), lo.data(), int(mine.size()), MPI_UNSIGNED_CHAR, MPI_MIN, MPI_COMM_WORLD);
+  MPI_Allreduce(mine.data(), hi.data(), int(mine.size()), MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD);
   if (lo != hi)
     throw NumericError(cat("the ranks' weights differ ", when, ": the gradient sum gave the ranks different values, so they no longer train one "
                            "model. Report this with the MPI library and its version"));

@@ -6,7 +6,8 @@
 //
 // Rank 0 alone writes the model, the state file and the log. What every rank must agree on, it agrees
 // on by a collective: whether to stop (a signal can reach the ranks at different steps), and, at each
-// state file and at the end, whether the weights are still bitwise the same on every rank.
+// state file and at the end, whether the weights are still bitwise the same on every rank (their
+// SHA-256, io/model_file.h).
 #include <cstdint>
 #include <memory>
 #include <string>
