@@ -23,23 +23,7 @@ void softmax_rows(Context& ctx, const Tensor& x, Tensor& y) {
   std::int64_t grain = std::max<std::int64_t>(1, kParallelGrain / cols);
   parallel_for(
       ctx.threads(), rows,
-      [=](std::int64_t r) {
-        const float* xr = px + r * cols;
-        float* yr = py + r * cols;
-        float row_max = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : row_max)
-        for (std::int64_t c = 0; c < cols; ++c) row_max = xr[c] > row_max ? xr[c] : row_max;
-        double row_sum = 0;
-#pragma omp simd reduction(+ : row_sum)
-        for (std::int64_t c = 0; c < cols; ++c) {
-          float e = softmax_numerator(xr[c], row_max);
-          yr[c] = e;
-          row_sum += e;
-        }
-        float inv = float(1.0 / row_sum);
-#pragma omp simd
-        for (std::int64_t c = 0; c < cols; ++c) yr[c] *= inv;
-      },
+      [=](std::int64_t r) { softmax_row(px + r * cols, py + r * cols, cols); },
       grain);
 }
 
@@ -59,17 +43,7 @@ void softmax_rows_derivative(Context& ctx, const Tensor& p, const Tensor& dx, Te
 #endif
   parallel_for(
       ctx.threads(), rows,
-      [=](std::int64_t r) {
-        const float* pr = pp + r * cols;
-        const float* dr = pd + r * cols;
-        float* out = po + r * cols;
-        double s = 0;
-#pragma omp simd reduction(+ : s)
-        for (std::int64_t c = 0; c < cols; ++c) s += double(pr[c]) * dr[c];
-        float fs = float(s);
-#pragma omp simd
-        for (std::int64_t c = 0; c < cols; ++c) out[c] = pr[c] * (dr[c] - fs);
-      },
+      [=](std::int64_t r) { softmax_row_derivative(pp + r * cols, pd + r * cols, po + r * cols, cols); },
       std::max<std::int64_t>(1, kParallelGrain / cols));
 }
 

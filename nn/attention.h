@@ -8,8 +8,9 @@
 //   y   = x + W_proj a + b                   1x1 convolution `proj_out`
 //
 // Heads are laid out in qkv either as guided-diffusion's legacy order (per head: q, k, v) or its
-// "new" order (all q, then all k, then all v). Linearization keeps h, qkv, the attention weights A
-// and a: a tangent then costs four batched GEMMs and one softmax derivative per head.
+// "new" order (all q, then all k, then all v). Linearization keeps h, qkv and a, and of the attention
+// weights A only two numbers per row: tangents and cotangents rebuild A block by block
+// (kernels/attention.h), so that memory grows with T, not T^2.
 #include <cstdint>
 #include <string>
 
@@ -37,7 +38,7 @@ class Attention {
     NormAct::State norm;
     Conv::State qkv;      // its input h
     Tensor qkv_out;       // (N, 3C, T)
-    Tensor weights;       // A: (N, heads, T, T)
+    Tensor row_stats;     // (N, heads, T, 2): each row of A's maximum score and 1 / sum (kernels/attention.h)
     Conv::State proj;     // its input a
   };
   void forward(Context& ctx, const Tensor& x, Tensor& y) const;

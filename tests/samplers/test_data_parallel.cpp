@@ -186,10 +186,12 @@ TEST_CASE("three processes on parts of each batch train as one process on the wh
     CHECK(r.weights == runs[0].weights);
   }
   const Run& parts = runs[0];
-  // Step 1 starts from the same weights: the same loss up to the order of a double sum, the same
-  // gradient up to the order of float sums (a rank that kept its own part, or divided by its own item
-  // count, would be off by tens of percent).
-  CHECK(parts.losses[0] == doctest::Approx(whole.losses[0]).epsilon(1e-12));
+  // Step 1 starts from the same weights: the same loss and gradient up to float rounding (a rank that
+  // kept its own part, or divided by its own item count, would be off by tens of percent). Not to the
+  // last bit: a network's output for an item may depend on the batch around it in the last bits (it
+  // does on an AMD Zen 5, by 1.1e-8 relative in this loss, where an Intel Sapphire Rapids agreed to 1e-12).
+  const double loss_error = std::abs(parts.losses[0] - whole.losses[0]) / whole.losses[0];
+  CHECK(loss_error < 1e-7);
   const double gradient_error = distance(parts.first_gradient, whole.first_gradient) / norm(whole.first_gradient);
   CHECK(gradient_error < 1e-5);
   // Later steps: the float differences pass through Adam, but the runs stay together.
@@ -210,8 +212,8 @@ TEST_CASE("three processes on parts of each batch train as one process on the wh
     if (std::abs(whole.first_gradient[i]) < 1e-5 * rms) ++noise, worst_noise = std::max(worst_noise, d);
     else worst = std::max(worst, d);
   }
-  CHECK(worst < 1e-3 * o.adam.lr * steps);
-  MESSAGE("3 ranks vs 1 process: step-1 gradient relative error ", gradient_error, "; after ", steps, " steps (lr ", o.adam.lr,
+  CHECK(worst < 1e-2 * o.adam.lr * steps);
+  MESSAGE("3 ranks vs 1 process: step-1 loss relative error ", loss_error, ", gradient ", gradient_error, "; after ", steps, " steps (lr ", o.adam.lr,
           ") the largest weight difference is ", worst, ", and ", worst_noise, " among the ", noise, " components whose gradient is rounding noise");
 }
 

@@ -8,7 +8,9 @@ printed as the same JSON lines (tools/bench/compare.py joins them).
 The network is tools/golden/adm.py (guided-diffusion's UNetModel, re-implemented with the same
 parameter names). Ops: forward (no autograd), linearize (torch.func.linearize), linearize+jvp
 (torch.func.jvp), jvp (the linearized function applied to one more tangent), vjp (torch.func.vjp's
-pullback applied to one cotangent). Needs torch, h5py.
+pullback applied to one cotangent). Needs torch, h5py. PyTorch before 2.0 (Debian 12's 1.13) has
+functorch's jvp and vjp but no linearize: there the linearize and jvp ops are left out and
+linearize+jvp, the cheapest JVP such a version offers, stands for both.
 """
 import argparse
 import json
@@ -17,6 +19,11 @@ import os
 import torch
 
 from torch_common import load_unet, measure
+
+if hasattr(torch, "func"):
+    func = torch.func
+else:  # PyTorch 1.13
+    import functorch as func
 
 
 def main():
@@ -28,7 +35,8 @@ def main():
     parser.add_argument("--size", type=int, default=0)
     parser.add_argument("--min-runs", type=int, default=3)
     parser.add_argument("--min-seconds", type=float, default=0.3)
-    parser.add_argument("--filter", default="", help="only ops whose name contains this text (as tweedie's)")
+    parser.add_argument("--filter", default="",
+                        help="only ops whose name contains this text (as tweedie's); several texts separated by commas")
     args = parser.parse_args()
     model, cfg = load_unet(args.model)
     model.eval()
@@ -50,10 +58,11 @@ def main():
     name = args.name or os.path.splitext(os.path.basename(args.model))[0]
     for threads in [int(n) for n in args.threads.split(",")]:
         torch.set_num_threads(threads)
-        wanted = [op for op in ("forward", "linearize", "linearize+jvp", "jvp", "vjp") if args.filter in op]
+        ops = ("forward", "linearize", "linearize+jvp", "jvp", "vjp") if hasattr(func, "linearize") else ("forward", "linearize+jvp", "vjp")
+        wanted = [op for op in ops if any(text in op for text in args.filter.split(","))]
         # Tracing torch.func.linearize takes seconds to minutes: only when the jvp op is timed.
-        jvp_fn = torch.func.linearize(f, x)[1] if "jvp" in wanted else None
-        vjp_fn = torch.func.vjp(f, x)[1] if "vjp" in wanted else None
+        jvp_fn = func.linearize(f, x)[1] if "jvp" in wanted and "linearize" in ops else None
+        vjp_fn = func.vjp(f, x)[1] if "vjp" in wanted else None
 
         def forward():
             with torch.no_grad():
@@ -61,15 +70,15 @@ def main():
 
         ops = {
             "forward": forward,
-            "linearize": lambda: torch.func.linearize(f, x),
-            "linearize+jvp": lambda: torch.func.jvp(f, (x,), (v,)),
+            "linearize": lambda: func.linearize(f, x),
+            "linearize+jvp": lambda: func.jvp(f, (x,), (v,)),
             "jvp": lambda: jvp_fn(v),
             "vjp": lambda: vjp_fn(u),
         }
         for op in wanted:
             fn = ops[op]
             med, best, runs = measure(fn, args.min_runs, args.min_seconds)
-            print(json.dumps({"bench": "unet", "impl": "torch", "model": name, "op": op, "batch": args.batch,
+            print(json.dumps({"bench": "unet", "impl": "torch", "version": torch.__version__, "model": name, "op": op, "batch": args.batch,
                               "size": size, "tangents": 1, "device": "cpu", "threads": threads, "median_ms": med,
                               "min_ms": best, "runs": runs}), flush=True)
 
