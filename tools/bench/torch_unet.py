@@ -58,10 +58,12 @@ def main():
     name = args.name or os.path.splitext(os.path.basename(args.model))[0]
     for threads in [int(n) for n in args.threads.split(",")]:
         torch.set_num_threads(threads)
-        ops = ("forward", "linearize", "linearize+jvp", "jvp", "vjp") if hasattr(func, "linearize") else ("forward", "linearize+jvp", "vjp")
-        wanted = [op for op in ops if any(text in op for text in args.filter.split(","))]
+        available = ["forward", "linearize", "linearize+jvp", "jvp", "vjp"]
+        if not hasattr(func, "linearize"):
+            available = ["forward", "linearize+jvp", "vjp"]
+        wanted = [op for op in available if any(text in op for text in args.filter.split(","))]
         # Tracing torch.func.linearize takes seconds to minutes: only when the jvp op is timed.
-        jvp_fn = func.linearize(f, x)[1] if "jvp" in wanted and "linearize" in ops else None
+        jvp_fn = func.linearize(f, x)[1] if "jvp" in wanted else None
         vjp_fn = func.vjp(f, x)[1] if "vjp" in wanted else None
 
         def forward():
