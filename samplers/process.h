@@ -5,7 +5,7 @@
 //
 // Continuous processes (VP, sub-VP, VE, EDM, cosine) take t in [t_min, t_max]. A discrete DDPM table
 // takes integer t = 0..T-1 (a step index, which is also the network's time input); only samplers that
-// need nothing but alpha and sigma at grid points (DDPM, DDIM) run on it, and it can be respaced.
+// need nothing but alpha and sigma at grid points (DDPM, DDIM, dpm++2m, eab) run on it, and it can be respaced.
 #include <memory>
 #include <string>
 #include <vector>

@@ -11,12 +11,15 @@
 #include "samplers/finite.h"
 
 namespace tweedie::samplers {
+
+RandomStream sample_noise_stream(std::uint64_t seed, std::uint64_t step_id, std::int64_t first_index) {
+  return {seed, (step_id << 40) + std::uint64_t(first_index)};
+}
+
 namespace {
 
-// Noise for (step, sample): Philox stream (step << 40) + sample index, so a sample's noise is the same
-// whatever batch it is drawn in. Step ids: 0 for the initial draw, then one per noise use.
 RandomStream noise_stream(std::uint64_t seed, std::uint64_t step_id, std::int64_t first_index) {
-  return {seed, (step_id << 40) + std::uint64_t(first_index)};
+  return sample_noise_stream(seed, step_id, first_index);
 }
 
 struct Loop {
@@ -168,22 +171,132 @@ void step_edm_heun(Loop& L, Tensor& x, const Tensor& x0, double t, double s) {
   axpby(L.ctx, float(-0.5 * (ss - st) / ss), x0s, 1.0f, x);
 }
 
+// ---- Multistep solvers of the probability-flow ODE with the data prediction (dpm++2m, eab) ----
+//
+// In lambda = log(alpha / sigma), with D(lambda) = E[x | x_lambda], the probability-flow ODE has the
+// exact solution (DPM-Solver++, eq. 9, with sigma_s e^{lambda_t + u} = alpha_s e^{u - h})
+//
+//   x_s = (sigma_s / sigma_t) x_t + alpha_s int_0^h e^{u - h} D(lambda_t + u) du,   h = lambda_s - lambda_t,
+//
+// so a step only has to approximate D on [lambda_t, lambda_s]. Both kinds replace it by a polynomial in
+// u = lambda - lambda_t through the current and earlier data predictions and integrate it exactly, which
+// makes a step x_s = (sigma_s / sigma_t) x_t + alpha_s sum_i w_i D_i.
+
+bool is_multistep(const std::string& kind) { return kind == "dpm++2m" || kind == "eab"; }
+
+// The data predictions a step of `kind` reads: its own and order - 1 earlier ones.
+int multistep_order(const SamplerOptions& o) { return o.kind == "eab" ? o.order : 2; }
+
+// I_j(h) = int_0^h e^{u - h} u^j du in double. For |h| <= 1 by the series h^{j+1} j! sum_n (-h)^n / (j+n+1)!
+// (from expanding e^{-h(1-r)} with u = h r), which keeps its relative accuracy as h -> 0 where the
+// recurrence cancels; beyond, by parts: I_0 = 1 - e^{-h}, I_j = h^j - j I_{j-1}.
+double exp_moment(int j, double h) {
+  if (std::abs(h) <= 1.0) {
+    double term = std::pow(h, j + 1) / (j + 1), sum = 0;
+    for (int n = 0; n < 60 && std::abs(term) > 1e-18 * std::abs(sum); ++n) {
+      sum += term;
+      term *= -h / (j + n + 2);
+    }
+    return sum;
+  }
+  double moment = -std::expm1(-h);
+  for (int k = 1; k <= j; ++k) moment = std::pow(h, k) - k * moment;
+  return moment;
+}
+
+// Exponential Adams-Bashforth weights: nodes[0] = 0 (the current step) and nodes[i] = lambda of the
+// i-th earlier prediction minus lambda_t (< 0); w_i = int_0^h e^{u - h} L_i(u) du, L_i the Lagrange basis
+// polynomial of node i, written in u and integrated term by term with I_j.
+std::vector<double> eab_weights(const std::vector<double>& nodes, double h) {
+  const std::size_t k = nodes.size();
+  std::vector<double> weights(k, 0.0);
+  for (std::size_t i = 0; i < k; ++i) {
+    std::vector<double> coeffs{1.0};  // of L_i in powers of u, lowest first
+    for (std::size_t m = 0; m < k; ++m) {
+      if (m == i) continue;
+      const double scale = 1.0 / (nodes[i] - nodes[m]);
+      std::vector<double> next(coeffs.size() + 1, 0.0);
+      for (std::size_t p = 0; p < coeffs.size(); ++p) {  // coeffs * (u - nodes[m]) * scale
+        next[p + 1] += coeffs[p] * scale;
+        next[p] -= coeffs[p] * nodes[m] * scale;
+      }
+      coeffs = std::move(next);
+    }
+    for (std::size_t p = 0; p < coeffs.size(); ++p) weights[i] += coeffs[p] * exp_moment(int(p), h);
+  }
+  return weights;
+}
+
+// DPM-Solver++(2M)'s weights (Lu et al. 2022, algorithm 2): with r = h_prev / h, D = (1 + 1/(2r)) D_0 -
+// 1/(2r) D_1 held constant over the step. Against eab order 2 (exact I_1 on the same line through D_1,
+// D_0) it replaces I_1 = h - I_0 by h I_0 / 2: both are h^2 / 2 + O(h^3), so both are second order and
+// differ by O(h^3) per step.
+std::vector<double> dpmpp_2m_weights(double h_prev, double h) {
+  const double i0 = -std::expm1(-h), half_over_r = 0.5 * h / h_prev;
+  return {i0 * (1 + half_over_r), -i0 * half_over_r};
+}
+
+// One multistep step from x at grid point n to n + 1. `lambda` holds log(alpha / sigma) at every grid
+// point; `past` the earlier data predictions, newest first (of grid points n - 1, n - 2, ...).
+void step_multistep(Loop& L, Tensor& x, const Tensor& x0, const std::vector<Tensor>& past, const std::vector<double>& lambda,
+                    int n, double t, double s, bool few_steps_last) {
+  const double h = lambda[n + 1] - lambda[n];
+  std::vector<double> weights;
+  if (L.o.kind == "dpm++2m") {
+    // The reference implementation (dpm_solver_pytorch's lower_order_final) takes the last step at first
+    // order below 10 steps: there the last step is long and extrapolating through D_1 is unstable.
+    if (past.empty() || few_steps_last) weights = {-std::expm1(-h)};
+    else weights = dpmpp_2m_weights(lambda[n] - lambda[n - 1], h);
+  } else {
+    std::vector<double> nodes{0.0};
+    for (std::size_t i = 0; i < past.size() && int(nodes.size()) < L.o.order; ++i) nodes.push_back(lambda[n - 1 - i] - lambda[n]);
+    weights = eab_weights(nodes, h);
+  }
+  const double as = L.p.alpha(s);
+  axpby(L.ctx, float(as * weights[0]), x0, float(L.p.sigma(s) / L.p.sigma(t)), x);
+  for (std::size_t i = 1; i < weights.size(); ++i) axpby(L.ctx, float(as * weights[i]), past[i - 1], 1.0f, x);
+}
+
+// log(alpha / sigma) at every grid point; the multistep kinds need it finite and increasing (each step
+// divides by the spacing of earlier ones).
+std::vector<double> lambda_grid(const Process& p, const std::vector<double>& grid, const std::string& kind) {
+  std::vector<double> lambda;
+  for (std::size_t i = 0; i < grid.size(); ++i) {
+    const double a = p.alpha(grid[i]), s = p.sigma(grid[i]);
+    if (!(a > 0) || !(s > 0) || !std::isfinite(a) || !std::isfinite(s))
+      throw ArgumentError(cat("sampler '", kind, "' needs alpha > 0 and sigma > 0 on the time grid; ", p.name(), " has alpha = ", a,
+                              ", sigma = ", s, " at t = ", grid[i]));
+    lambda.push_back(std::log(a) - std::log(s));
+    if (i > 0 && !(lambda[i] > lambda[i - 1]))
+      throw ArgumentError(cat("sampler '", kind, "' needs log(alpha / sigma) to increase along the time grid; ", p.name(),
+                              " has ", lambda[i - 1], " at t = ", grid[i - 1], " and ", lambda[i], " at t = ", grid[i]));
+  }
+  return lambda;
+}
+
 }  // namespace
 
-std::vector<std::string> sampler_kinds() { return {"em", "ode-euler", "ode-heun", "pc", "ddpm", "ddim", "edm-heun"}; }
+std::vector<std::string> sampler_kinds() {
+  return {"em", "ode-euler", "ode-heun", "pc", "ddpm", "ddim", "edm-heun", "dpm++2m", "eab"};
+}
+
+std::string sampler_kind_list() {
+  std::string list;
+  for (const std::string& k : sampler_kinds()) list += (list.empty() ? "" : ", ") + k;
+  return list;
+}
 
 Tensor sample(Context& ctx, const Denoiser& denoiser, const SamplerOptions& o, std::int64_t count, std::uint64_t seed,
               std::int64_t first_index, const StepHook& hook, const StepGuidance& guidance, const Resumable& resumable) {
   const std::vector<std::string> kinds = sampler_kinds();
   if (std::find(kinds.begin(), kinds.end(), o.kind) == kinds.end()) {
-    std::string list;
-    for (const std::string& k : kinds) list += (list.empty() ? "" : ", ") + k;
-    throw ArgumentError(cat("unknown sampler '", o.kind, "' (known: ", list, ")"));
+    throw ArgumentError(cat("unknown sampler '", o.kind, "' (known: ", sampler_kind_list(), ")"));
   }
   if (o.steps < 1) throw ArgumentError(cat("sampler steps must be at least 1, not ", o.steps));
   if (count < 1) throw ArgumentError(cat("the number of samples must be at least 1, not ", count));
   if (o.kind == "ddim" && (o.eta < 0 || o.eta > 1)) throw ArgumentError(cat("ddim eta must lie in [0, 1], not ", o.eta));
   if (o.kind == "pc" && (o.snr <= 0 || o.corrector_steps < 0)) throw ArgumentError("pc needs snr > 0 and corrector steps >= 0");
+  if (o.kind == "eab" && (o.order < 1 || o.order > 3)) throw ArgumentError(cat("sampler 'eab' takes order 1, 2 or 3, not ", o.order));
   const Process& p = denoiser.process();
   if (o.kind == "em" || o.kind == "ode-euler" || o.kind == "ode-heun" || o.kind == "pc") require_continuous(p, o.kind);
 
@@ -195,6 +308,11 @@ Tensor sample(Context& ctx, const Denoiser& denoiser, const SamplerOptions& o, s
 
   const std::vector<double> grid = p.time_grid(o.steps);
   const int steps = int(grid.size()) - 1;
+  const bool multistep = is_multistep(o.kind);
+  const std::vector<double> lambda = multistep ? lambda_grid(p, grid, o.kind) : std::vector<double>();
+  // The earlier data predictions a multistep step reads, newest first.
+  const std::size_t keep = multistep ? std::size_t(multistep_order(o) - 1) : 0;
+  std::vector<Tensor> history;
   int start = 0;
   if (resumable.resume) {
     const SamplerState& r = *resumable.resume;
@@ -205,6 +323,17 @@ Tensor sample(Context& ctx, const Denoiser& denoiser, const SamplerOptions& o, s
     x.copy_from(r.x);
     L.next_noise = r.next_noise;
     start = r.steps_done;
+    const std::size_t expected = std::min(std::size_t(start), keep);
+    if (r.x0_history.size() != expected)
+      throw ArgumentError(cat("cannot resume sampler '", o.kind, "' at step ", start, ": it needs the data predictions of ", expected,
+                              " earlier steps, the saved state has ", r.x0_history.size()));
+    for (const Tensor& past : r.x0_history) {
+      if (!past.defined() || !(past.shape() == x.shape()))
+        throw ArgumentError(cat("cannot resume sampler '", o.kind, "': a saved data prediction is ",
+                                past.defined() ? past.shape().str() : std::string("missing"), ", not ", x.shape().str()));
+      history.push_back(L.like(x));
+      history.back().copy_from(past);
+    }
   } else {
     // Start from the marginal at t_max of data with unit variance: N(0, alpha^2 + sigma^2).
     const double t0 = grid.front();
@@ -230,6 +359,7 @@ Tensor sample(Context& ctx, const Denoiser& denoiser, const SamplerOptions& o, s
       else if (o.kind == "ode-heun") step_ode_heun(L, x, x0, t, s);
       else if (o.kind == "ddpm") step_ddpm(L, x, x0, learned ? &v_raw : nullptr, t, s, last);
       else if (o.kind == "ddim") step_ddim(L, x, x0, t, s);
+      else if (multistep) step_multistep(L, x, x0, history, lambda, n, t, s, last && steps < 10);
       else step_edm_heun(L, x, x0, t, s);
       require_finite(ctx, x, cat("the ", o.kind, " update"));
       if (guidance) {
@@ -240,7 +370,18 @@ Tensor sample(Context& ctx, const Denoiser& denoiser, const SamplerOptions& o, s
       throw NumericError(cat("sampling stopped at step ", n + 1, "/", steps, " (t = ", t, ") of samples ", first_index, "-",
                              first_index + count - 1, ": ", e.what()));
     }
-    if (resumable.after_step) resumable.after_step(SamplerState{n + 1, L.next_noise, x});
+    if (keep > 0) {
+      // The history keeps the denoiser's output as it was, even when the guidance has moved x_next since:
+      // guidance acts on x alone, and the next steps interpolate what the denoiser returned.
+      history.insert(history.begin(), x0);
+      if (history.size() > keep) {
+        x0 = history.back();  // the oldest buffer is free again
+        history.pop_back();
+      } else {
+        x0 = L.like(x);
+      }
+    }
+    if (resumable.after_step) resumable.after_step(SamplerState{n + 1, L.next_noise, x, history});
   }
   if (o.denoise_last) {
     denoiser.denoise(ctx, x, grid.back(), x0);

@@ -3,6 +3,7 @@
 // once here; the adjoint runs the transposed tables in the reverse order.
 #include "kernels/resize.h"
 #include "samplers/operators/image_operators.h"
+#include "samplers/operators/svd.h"
 
 namespace tweedie::samplers {
 namespace {
@@ -17,8 +18,13 @@ class Downsample final : public Operator {
       along_w_ = upload(cols, device);
       along_h_t_ = upload(transposed(rows), device);
       along_w_t_ = upload(transposed(cols), device);
+    } else {
+      svd_ = make_block_average_spectral(x.shape, factor, describe());
     }
   }
+
+  // Average pooling has a closed-form SVD; bicubic resizing has none here.
+  const SpectralForm* svd() const override { return svd_.get(); }
 
   std::string describe() const override {
     return cat("sr:", factor_, kind_ == DownsampleKind::average ? ":avg" : ":bicubic");
@@ -52,6 +58,7 @@ class Downsample final : public Operator {
   std::int64_t factor_;
   DownsampleKind kind_;
   ResampleTable along_h_, along_w_, along_h_t_, along_w_t_;  // bicubic only
+  std::unique_ptr<SpectralForm> svd_;                          // average only
 };
 
 }  // namespace

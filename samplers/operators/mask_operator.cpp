@@ -5,14 +5,17 @@
 #include "kernels/broadcast.h"
 #include "kernels/random.h"
 #include "samplers/operators/image_operators.h"
+#include "samplers/operators/svd.h"
 
 namespace tweedie::samplers {
 namespace {
 
 class Identity final : public Operator {
  public:
-  explicit Identity(const Signal& x) : Operator(x, x) {}
+  explicit Identity(const Signal& x)
+      : Operator(x, x), svd_(make_diagonal_spectral(x.shape, std::vector<double>(std::size_t(x.shape.numel()), 1.0), "identity")) {}
   std::string describe() const override { return "identity"; }
+  const SpectralForm* svd() const override { return svd_.get(); }
   void apply(Context& ctx, const Tensor& x, Tensor& y) const override { copy(ctx, x, "x", y, "y"); }
   void adjoint(Context& ctx, const Tensor& y, Tensor& x) const override { copy(ctx, y, "y", x, "x"); }
 
@@ -23,15 +26,19 @@ class Identity final : public Operator {
       throw ShapeError(cat("operator 'identity': ", to_role, " is ", to.shape().str(), " for ", from_role, " ", from.shape().str()));
     if (!to.shares_storage_with(from) || to.raw_data() != from.raw_data()) to.copy_from(from);
   }
+  std::unique_ptr<SpectralForm> svd_;
 };
 
 class Mask final : public Operator {
  public:
-  Mask(const Signal& x, Tensor mask, Tensor observed, std::string description)
-      : Operator(x, x), mask_(std::move(mask)), description_(std::move(description)) {
+  // full: the mask's values over the whole item (a shared mask repeated over channels).
+  Mask(const Signal& x, Tensor mask, Tensor observed, std::vector<double> full, std::string description)
+      : Operator(x, x), mask_(std::move(mask)), description_(std::move(description)),
+        svd_(make_diagonal_spectral(x.shape, std::move(full), description_)) {
     observed_ = std::move(observed);
   }
   std::string describe() const override { return description_; }
+  const SpectralForm* svd() const override { return svd_.get(); }
   void apply(Context& ctx, const Tensor& x, Tensor& y) const override { multiply(ctx, x, "x", y, "y"); }
   void adjoint(Context& ctx, const Tensor& y, Tensor& x) const override { multiply(ctx, y, "y", x, "x"); }
 
@@ -44,6 +51,7 @@ class Mask final : public Operator {
   }
   Tensor mask_;  // on the operator's device: the item shape, or (1, H, W) repeated over channels
   std::string description_;
+  std::unique_ptr<SpectralForm> svd_;  // A = diag(mask)
 };
 
 void require_f32(const char* what, const Signal& x) {
@@ -72,9 +80,13 @@ std::unique_ptr<Operator> make_mask(const Signal& x, const Tensor& mask, std::st
                          item.rank() == 3 ? cat("; it must be ", item.str(), " or (1,", item[1], ",", item[2], ")") : std::string()));
   // observed = (m != 0) over the full item, a shared mask repeated over channels.
   std::vector<float> m = mask.to_vector<float>(), seen(std::size_t(item.numel()));
-  for (std::size_t i = 0; i < seen.size(); ++i) seen[i] = m[i % m.size()] != 0.0f ? 1.0f : 0.0f;
+  std::vector<double> full(seen.size());
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    full[i] = m[i % m.size()];
+    seen[i] = full[i] != 0.0 ? 1.0f : 0.0f;
+  }
   Tensor observed = Tensor::from_host(std::span<const float>(seen), item, device);
-  return std::make_unique<Mask>(x, mask.to(device), observed, std::move(description));
+  return std::make_unique<Mask>(x, mask.to(device), observed, std::move(full), std::move(description));
 }
 
 Tensor random_pixel_mask(const Shape& item, double keep, bool per_channel, std::uint64_t seed) {

@@ -1,7 +1,10 @@
 // A dense linear map y = A vec(x), A (M, D) with D the number of entries of one item: compressed
 // sensing and small test problems. A batch is one GEMM: Y (N, M) = X (N, D) A^T, and X = Y A back.
+#include <mutex>
+
 #include "kernels/gemm.h"
 #include "samplers/operators/image_operators.h"
+#include "samplers/operators/svd.h"
 
 namespace tweedie::samplers {
 namespace {
@@ -11,6 +14,15 @@ class Matrix final : public Operator {
   Matrix(const Signal& x, Tensor a, std::string description)
       : Operator(x, Signal{Shape{a.dim(0)}, DType::f32}), a_(std::move(a)), description_(std::move(description)) {}
   std::string describe() const override { return description_; }
+
+  // Decomposed on first use (O(D^3) in double), so that methods without an SVD do not pay for it.
+  const SpectralForm* svd() const override {
+    std::call_once(svd_once_, [this] {
+      std::vector<float> host = a_.to_vector<float>();
+      svd_ = make_dense_spectral(input_.shape, std::vector<double>(host.begin(), host.end()), a_.dim(0), description_);
+    });
+    return svd_.get();
+  }
 
   void apply(Context& ctx, const Tensor& x, Tensor& y) const override {
     std::int64_t n = batch(ctx, x, y);
@@ -36,6 +48,8 @@ class Matrix final : public Operator {
 
   Tensor a_;  // (M, D) f32 on the operator's device
   std::string description_;
+  mutable std::once_flag svd_once_;
+  mutable std::unique_ptr<SpectralForm> svd_;
 };
 
 }  // namespace

@@ -24,6 +24,8 @@
 
 namespace tweedie::samplers {
 
+class SpectralForm;  // operators/svd.h
+
 struct Signal {
   Shape shape;                 // one item: (D) for vectors, (C, H, W) for images
   DType dtype = DType::f32;    // f32 or c64
@@ -50,6 +52,9 @@ class Operator {
   virtual void vjp(Context& ctx, const Tensor& x, const Tensor& dy, Tensor& dx) const;
 
   const Tensor& observed() const { return observed_; }
+  // The SVD A = U S V^T of operators that have one in closed form or by construction (masks, average
+  // pooling, dense matrices; operators/svd.h), for DDRM and DDNM; null for the others.
+  virtual const SpectralForm* svd() const { return nullptr; }
 
   // Batch size of a tensor that must be (N, input...) or (N, output...) of the right type and on ctx's
   // device; errors name the operator, the role ("x", "y", "dx") and both shapes.

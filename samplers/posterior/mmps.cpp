@@ -4,6 +4,7 @@
 
 #include "kernels/axpby.h"
 #include "kernels/broadcast.h"
+#include "kernels/map.h"
 #include "kernels/reduce.h"
 #include "kernels/rows.h"
 #include "runtime/error.h"
@@ -22,7 +23,13 @@ constexpr const char* kName = "mmps";
 // them as f32 pairs.
 Tensor real_view(const Tensor& t) { return t.dtype() == DType::c64 ? t.view_as_real() : t; }
 
-enum class CovarianceKind { tweedie, sigma_t };
+// What stands for Cov[x | x_t] inside the solve (mmps.h): Tweedie's (gaussian is tweedie, checked),
+// a multiple of the identity (sigma_t, pigdm), or the diagonal of Tweedie's row sums (tmpd).
+enum class CovarianceKind { tweedie, sigma_t, pigdm, tmpd };
+
+// Pi-GDM's and TMPD's corrections come back through J^T (the score of their Gaussian likelihood in
+// x_t); MMPS's through V itself.
+bool returns_through_jacobian(CovarianceKind k) { return k == CovarianceKind::pigdm || k == CovarianceKind::tmpd; }
 
 class MmpsDenoiser final : public PosteriorDenoiser {
  public:
@@ -32,8 +39,6 @@ class MmpsDenoiser final : public PosteriorDenoiser {
     if (!prior_) throw ArgumentError(cat(kName, ": no prior denoiser"));
     if (!op_) throw ArgumentError(cat(kName, ": no operator"));
     const std::string name = cat("operator '", op_->describe(), "'");
-    if (!op_->is_linear())
-      throw ArgumentError(cat(kName, ": ", name, " is nonlinear; MMPS needs a linear operator (use DPS for this one)"));
     if (op_->input().dtype != DType::f32 || op_->input().shape != prior_->item_shape())
       throw ShapeError(cat(kName, ": ", name, " takes ", op_->input().str(), " but the prior's items are ",
                            prior_->item_shape().str(), " f32"));
@@ -42,15 +47,21 @@ class MmpsDenoiser final : public PosteriorDenoiser {
     if (y_.dim(0) < 1) throw ShapeError(cat(kName, ": y is ", y_.str(), ", expected at least one observation"));
     if (options_.solver != "cg" && options_.solver != "gmres")
       throw ArgumentError(cat(kName, ": solver '", options_.solver, "' is not one of cg, gmres"));
+    if (!(options_.sigma_t_factor > 0) || !std::isfinite(options_.sigma_t_factor))
+      throw ArgumentError(cat(kName, ": sigma_t_factor must be positive and finite, not ", options_.sigma_t_factor));
     if (options_.covariance == "sigma_t") {
       covariance_ = CovarianceKind::sigma_t;
+    } else if (options_.covariance == "pigdm") {
+      covariance_ = CovarianceKind::pigdm;
+    } else if (options_.covariance == "tmpd") {
+      covariance_ = CovarianceKind::tmpd;
     } else if (options_.covariance == "gaussian") {
       // For a Gaussian prior the denoiser is affine and its Jacobian gives the exact Cov[x | x_t]
       // (S^-1 + (alpha/sigma)^2 I)^-1, so this is "tweedie" with a check that the prior allows it.
       if (!dynamic_cast<const GaussianDenoiser*>(prior_.get()))
         throw ArgumentError(cat(kName, ": covariance 'gaussian' needs a Gaussian prior denoiser"));
     } else if (options_.covariance != "tweedie") {
-      throw ArgumentError(cat(kName, ": covariance '", options_.covariance, "' is not one of tweedie, sigma_t, gaussian"));
+      throw ArgumentError(cat(kName, ": covariance '", options_.covariance, "' is not one of tweedie, sigma_t, gaussian, pigdm, tmpd"));
     }
     set_variance(variance);
   }
@@ -65,10 +76,13 @@ class MmpsDenoiser final : public PosteriorDenoiser {
 
  private:
   void set_variance(const Tensor& variance);
-  // x0 += V A^T v with (Sigma_y + A V A^T) v = r: V from the linearization (tweedie) or (sigma/alpha)^2 I.
-  // `indefinite`, when given, flags the items for which some product showed u^T A V A^T u < 0.
-  void solve(Context& ctx, const DenoiserLinearization& lin, const Tensor& r, bool tweedie, double alpha, double sigma, Tensor& x0,
-             std::vector<char>* indefinite) const;
+  // x0 += V A^T v with (Sigma_y + A C A^T) v = r, A the operator's Jacobian at e = E[x | x_t]; C is V
+  // from the linearization (kind tweedie), a multiple of I (sigma_t, pigdm) or diag(V 1) (tmpd, given as
+  // row_sums), and the correction V A^T v is accumulated from CG's products except for pigdm and tmpd,
+  // which return (sigma^2/alpha) J^T A^T v. `indefinite`, when given, flags the items for which some
+  // product showed u^T A V A^T u < 0.
+  void solve(Context& ctx, const DenoiserLinearization* lin, const Tensor& e, const Tensor& r, CovarianceKind kind,
+             const Tensor& row_sums, double alpha, double sigma, Tensor& x0, std::vector<char>* indefinite) const;
 
   std::shared_ptr<const Denoiser> prior_;
   std::shared_ptr<const Operator> op_;
@@ -109,24 +123,40 @@ void MmpsDenoiser::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0)
     throw DeviceError(cat(kName, ": the noise variance is on ", variance_.device().str(), " but the context runs on ", dev.str()));
   const Tensor& seen = op_->observed();
 
-  // One linearization of the prior at x_t serves every covariance product below.
-  auto lin = prior_->linearize(ctx, xt, t, x0);
+  const double a = prior_->process().alpha(t), s = prior_->process().sigma(t);
+  CovarianceKind kind = covariance_;
+  if (kind == CovarianceKind::tweedie && s / a > options_.tweedie_max_noise) kind = CovarianceKind::sigma_t;
+  const bool tweedie = kind == CovarianceKind::tweedie;
+
+  // One linearization of the prior at x_t serves every network product below; the sigma_t covariance
+  // makes none, so it needs only the forward pass.
+  std::unique_ptr<DenoiserLinearization> lin;
+  if (kind == CovarianceKind::sigma_t) prior_->denoise(ctx, xt, t, x0);
+  else lin = prior_->linearize(ctx, xt, t, x0);
   require_finite(ctx, x0, "the prior denoiser");
 
-  // r = y - A E on the measured entries.
+  // r = y - A(E) on the measured entries; a nonlinear A is linearized at E = e.
+  const Tensor e = x0.clone();
   Tensor r = op_->make_output(n, dev);
-  op_->apply(ctx, x0, r);
+  op_->apply(ctx, e, r);
   {
     Tensor rr = real_view(r);
     axpby(ctx, 1.0f, real_view(y), -1.0f, rr);
   }
   if (seen.defined()) multiply_repeated(ctx, r, seen, r);
 
-  const double a = prior_->process().alpha(t), s = prior_->process().sigma(t);
-  const bool tweedie = covariance_ != CovarianceKind::sigma_t && s / a <= options_.tweedie_max_noise;
-  const Tensor e = tweedie ? x0.clone() : Tensor();  // E, for items that fall back below
+  Tensor row_sums;
+  if (kind == CovarianceKind::tmpd) {
+    // diag(V 1): one JVP with a vector of ones. A network's row sums can be negative; a negative
+    // variance would make M indefinite, so they are clipped at 0 (no prior information there).
+    Tensor ones = Tensor::empty(x0.shape(), dev);
+    fill(ctx, ones, 1.0f);
+    row_sums = Tensor::empty(x0.shape(), dev);
+    tweedie_covariance(ctx, *prior_, *lin, ones, row_sums, options_.by_vjp);
+    unary(ctx, UnaryOp::relu, row_sums, row_sums);
+  }
   std::vector<char> indefinite(static_cast<std::size_t>(n), 0);
-  solve(ctx, *lin, r, tweedie, a, s, x0, tweedie ? &indefinite : nullptr);
+  solve(ctx, lin.get(), e, r, kind, row_sums, a, s, x0, tweedie ? &indefinite : nullptr);
   // A network's Jacobian need not be positive semi-definite; where A V A^T showed negative curvature
   // the solve is no Gaussian conditioning and can be off by orders of magnitude, so those items take
   // the sigma_t covariance instead (cheap: no network products).
@@ -134,7 +164,7 @@ void MmpsDenoiser::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0)
   for (char f : indefinite) flagged += f;
   if (flagged > 0) {
     Tensor alt = e.clone();
-    solve(ctx, *lin, r, false, a, s, alt, nullptr);
+    solve(ctx, lin.get(), e, r, CovarianceKind::sigma_t, Tensor(), a, s, alt, nullptr);
     for (std::int64_t i = 0; i < n; ++i)
       if (indefinite[std::size_t(i)]) {
         Tensor row = x0.slice(i, 1);
@@ -147,19 +177,22 @@ void MmpsDenoiser::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0)
   mirror_counters(*prior_);
 }
 
-void MmpsDenoiser::solve(Context& ctx, const DenoiserLinearization& lin, const Tensor& r, bool tweedie, double alpha, double sigma,
-                         Tensor& x0, std::vector<char>* indefinite) const {
+void MmpsDenoiser::solve(Context& ctx, const DenoiserLinearization* lin, const Tensor& e, const Tensor& r, CovarianceKind kind,
+                         const Tensor& row_sums, double alpha, double sigma, Tensor& x0, std::vector<char>* indefinite) const {
   const std::int64_t n = x0.dim(0);
   const Device dev = ctx.device();
   const Tensor& seen = op_->observed();
   // sigma_t: V = (sigma / alpha)^2 I, the covariance of x given x_t under a flat prior (x = (x_t - sigma z) /
   // alpha); it is also Tweedie's with J = I / alpha, the high-noise limit. No network products.
-  const float flat = float((sigma / alpha) * (sigma / alpha));
+  // pigdm: r^2 I, the posterior variance of N(0, I) data, which the flat one approaches at low noise.
+  const double ratio2 = (sigma / alpha) * (sigma / alpha);
+  const float flat = float(kind == CovarianceKind::pigdm ? ratio2 / (1.0 + ratio2) : ratio2 * options_.sigma_t_factor);
   Tensor xa = op_->make_input(n, dev), xv = op_->make_input(n, dev);
   const std::vector<double> rhs = indefinite ? dot_rows(ctx, real_view(r), real_view(r), n) : std::vector<double>();
   auto covariance = [&](Context& c, const Tensor& in, Tensor& out) {
-    if (!tweedie) axpby(c, flat, in, 0.0f, out);
-    else tweedie_covariance(c, *prior_, lin, in, out, options_.by_vjp);
+    if (kind == CovarianceKind::tweedie) tweedie_covariance(c, *prior_, *lin, in, out, options_.by_vjp);
+    else if (kind == CovarianceKind::tmpd) mul(c, in, row_sums, out);
+    else axpby(c, flat, in, 0.0f, out);
   };
   // M u = Sigma_y u + P A V A^T P u, P the projection onto measured entries. The map leaves V A^T P u
   // in xv: CG's solution is v = sum alpha_i p_i, so V A^T P v accumulates from the products already
@@ -171,9 +204,9 @@ void MmpsDenoiser::solve(Context& ctx, const DenoiserLinearization& lin, const T
       multiply_repeated(c, u, seen, pu);
       in = &pu;
     }
-    op_->adjoint(c, *in, xa);
+    op_->vjp(c, e, *in, xa);
     covariance(c, xa, xv);
-    op_->apply(c, xv, out);
+    op_->jvp(c, e, xv, out);
     if (seen.defined()) multiply_repeated(c, out, seen, out);
     multiply_repeated(c, u, variance_, su);
     if (indefinite) {
@@ -195,11 +228,21 @@ void MmpsDenoiser::solve(Context& ctx, const DenoiserLinearization& lin, const T
     axpby(c, 1.0f, real_view(su), 1.0f, o);
   };
   Tensor v = op_->make_output(n, dev);
+  if (returns_through_jacobian(kind)) {
+    // E + (sigma^2 / alpha) J^T A^T v: one VJP of the prior after the solve.
+    if (options_.solver == "gmres") gmres(ctx, m, r, v, options_.krylov);
+    else conjugate_gradient(ctx, m, r, v, options_.krylov);
+    if (seen.defined()) multiply_repeated(ctx, v, seen, v);
+    op_->vjp(ctx, e, v, xa);
+    prior_->vjp(ctx, *lin, xa, xv);
+    axpby(ctx, float(sigma * sigma / alpha), xv, 1.0f, x0);
+    return;
+  }
   // E[x | x_t, y] = E + V A^T v.
   if (options_.solver == "gmres") {
     gmres(ctx, m, r, v, options_.krylov);
     if (seen.defined()) multiply_repeated(ctx, v, seen, v);
-    op_->adjoint(ctx, v, xa);
+    op_->vjp(ctx, e, v, xa);
     covariance(ctx, xa, xv);
     axpby(ctx, 1.0f, xv, 1.0f, x0);
   } else {

@@ -1,12 +1,24 @@
 #pragma once
-// Moment-matching posterior sampling (MMPS, Rozet et al. 2024): a posterior denoiser E[x | x_t, y] for a
-// linear operator A and Gaussian noise Sigma_y, from the prior's denoiser E = E[x | x_t] and Tweedie's
+// Moment-matching posterior sampling (MMPS, Rozet et al. 2024): a posterior denoiser E[x | x_t, y] for an
+// operator A and Gaussian noise Sigma_y, from the prior's denoiser E = E[x | x_t] and Tweedie's
 // covariance V = Cov[x | x_t] = (sigma^2 / alpha) J:
 //
-//   E[x | x_t, y] = E + V A^T v,   (Sigma_y + A V A^T) v = y - A E,
+//   E[x | x_t, y] = E + V A^T v,   (Sigma_y + A V A^T) v = y - A(E),
 //
 // solved by CG (or GMRES) with V products from one linearization of the prior's denoiser at x_t (JVP,
-// or VJP with by_vjp). Being a Denoiser, it plugs into every sampler unchanged.
+// or VJP with by_vjp). A nonlinear A is linearized at E: A above is its Jacobian there, taken by the
+// operator's JVP and VJP (for a linear A, A itself), as azula and the DiEM code do for phase retrieval.
+// Being a Denoiser, it plugs into every sampler unchanged.
+//
+// The same Gaussian approximation p(y | x_t) ~ N(y; A(E), Sigma_y + A C A^T) underlies two older
+// methods, which differ from MMPS in the covariance C inside the solve and in how the correction comes
+// back to x (options.covariance):
+//   pigdm  Pi-GDM (Song et al. 2023): C = r_t^2 I, r_t^2 = (sigma/alpha)^2 / (1 + (sigma/alpha)^2), the
+//          posterior variance of unit-variance white data (exact for a N(0, I) prior);
+//   tmpd   TMPD (Boys et al. 2023): C = diag(V 1), the row sums of Tweedie's covariance by one JVP with
+//          a vector of ones (exact for a diagonal prior observed through a mask), clipped at 0;
+// and both return E + (sigma^2 / alpha) J^T A^T v, i.e. the gradient in x_t of log N(y; A(E(x_t)), M)
+// with M held fixed (one VJP of the prior), where MMPS returns E + V A^T v.
 //
 // A network's Jacobian need not be a covariance: where a product shows u^T A V A^T u < 0 beyond
 // rounding, that item's solve is no Gaussian conditioning (M can be near singular, and the correction
@@ -31,7 +43,11 @@ struct MmpsOptions {
   // priors N(m, S) only, "gaussian" (V = (S^-1 + (alpha/sigma)^2 I)^-1, the exact posterior covariance).
   // The Gaussian denoiser's Jacobian is exact, so "gaussian" computes the same as "tweedie"; it exists
   // to state the intent and checks that the prior is a GaussianDenoiser.
+  // pigdm and tmpd (above) turn the denoiser into those methods.
   std::string covariance = "tweedie";
+  // Multiplies the sigma_t covariance: DiffPIR's data step is this solve with V = (sigma/alpha)^2 / lambda I
+  // (its proximal map at E with weight lambda / (sigma/alpha)^2), so lambda = 1 / sigma_t_factor. > 0.
+  double sigma_t_factor = 1.0;
   // Above this noise level sigma/alpha, V is the sigma_t one even when covariance is "tweedie". A
   // network's Jacobian makes a poor covariance at high noise: there Cov[x | x_t] is about the prior's,
   // while (sigma^2/alpha) J multiplies J's errors by (sigma/alpha)^2 (measured: a 5-D MLP prior after
@@ -51,7 +67,10 @@ struct MmpsOptions {
 // denoiser's forward/jvp/vjp counters are set to the prior's (running totals, shared with anything else
 // that uses the prior). The MMPS denoiser itself has no JVP or VJP (they throw): samplers need neither.
 //
-// Errors (ArgumentError / ShapeError, naming the operator): a nonlinear operator, an operator whose
+// Each pigdm or tmpd denoise costs one linearization, one VJP and, for tmpd, one JVP; their solves
+// make no network products. With the sigma_t covariance a denoise is one forward pass.
+//
+// Errors (ArgumentError / ShapeError, naming the operator): an operator whose
 // input is not the prior's item (f32), y or noise_variance of the wrong shape or type, a non-positive
 // variance on an observed entry, an unknown solver or covariance, "gaussian" with a non-Gaussian prior.
 // How many items of all denoise calls so far fell back from Tweedie's covariance to sigma_t because a

@@ -10,14 +10,23 @@
 
 namespace tweedie::samplers {
 
-const char* const kSolveMethods = "mmps, dps, evidence, rmp, ess, map-tikhonov, map-tv, pnp, red";
+const char* const kSolveMethods =
+    "mmps, dps, pigdm, tmpd, ddrm, ddnm, diffpir, daps, repaint, tds, evidence, rmp, ess, map-tikhonov, map-tv, pnp, red";
+
+std::vector<std::string> solve_sampling_methods() {
+  return {"mmps", "dps", "pigdm", "tmpd", "ddrm", "ddnm", "diffpir", "daps", "repaint", "tds", "evidence"};
+}
 
 bool known_solve_method(const std::string& m) {
-  for (const char* k : {"mmps", "dps", "evidence", "rmp", "ess", "map-tikhonov", "map-tv", "pnp", "red"})
+  for (const char* k : {"rmp", "ess", "map-tikhonov", "map-tv", "pnp", "red"})
+    if (m == k) return true;
+  return solve_method_samples(m);
+}
+bool solve_method_samples(const std::string& m) {
+  for (const std::string& k : solve_sampling_methods())
     if (m == k) return true;
   return false;
 }
-bool solve_method_samples(const std::string& m) { return m == "mmps" || m == "dps" || m == "evidence"; }
 bool solve_method_needs_prior(const std::string& m) { return m != "map-tikhonov" && m != "map-tv"; }
 
 namespace {
@@ -28,6 +37,22 @@ const std::string& posterior_kind(const SolveOptions& o) { return o.method == "r
 bool has_counts(const NoiseModel& noise) {
   CountModel unused;
   return noise.count_model(unused);
+}
+
+// The methods that run a loop of their own on the sampler's grid, whatever its kind.
+bool own_loop(const std::string& m) {
+  for (const char* k : {"ddrm", "ddnm", "diffpir", "daps", "repaint", "tds"})
+    if (m == k) return true;
+  return false;
+}
+
+// MMPS's denoiser serves mmps, and pigdm and tmpd with their covariance in it.
+bool moment_method(const std::string& m) { return m == "mmps" || m == "pigdm" || m == "tmpd"; }
+
+MmpsOptions moment_options(const SolveOptions& o) {
+  MmpsOptions m = o.mmps;
+  if (o.method == "pigdm" || o.method == "tmpd") m.covariance = o.method;
+  return m;
 }
 
 }  // namespace
@@ -57,6 +82,20 @@ void check_solve_problem(Context& ctx, const SolveOptions& o, const SolveProblem
   if (kind == "evidence" && !counts)
     throw ArgumentError(cat(what, " is for count data (Poisson or Binomial noise), not ", p.noise->describe(),
                             rmp ? "; use --guidance mmps for Gaussian noise" : "; use --method mmps for Gaussian noise"));
+  if (o.method == "pigdm" || o.method == "tmpd") {
+    if (!p.noise->gaussian_variance(ctx, p.op->output().shape).defined())
+      throw ArgumentError(cat(what, " needs Gaussian noise, not ", p.noise->describe(), "; --method dps handles any noise model"));
+  }
+  {
+    const Likelihood lik(p.op, p.noise);
+    std::string why;
+    if (o.method == "diffpir") why = diffpir_unsupported(ctx, lik);
+    if (o.method == "daps") why = daps_unsupported(ctx, lik);
+    if (o.method == "tds") why = tds_unsupported(ctx, lik);
+    if (o.method == "ddrm" || o.method == "ddnm") why = ddrm_unsupported(lik);
+    if (o.method == "repaint") why = repaint_unsupported(ctx, lik);
+    if (!why.empty()) throw ArgumentError(cat(what, ": ", why));
+  }
   if (o.method == "ess") throw ArgumentError(cat(what, ": ess samples every chain in one pass (elliptical_slice_sampling), not by rows"));
 }
 
@@ -77,7 +116,7 @@ Tensor solve_rows(Context& ctx, const SolveOptions& o, const SolveProblem& p, st
       c.seed = o.seed;
       return make_count_posterior(p.prior, op, p.noise, y, c);
     }
-    if (kind == "mmps") return make_mmps_denoiser(p.prior, op, p.noise->gaussian_variance(ctx, op->output().shape), y, o.mmps);
+    if (moment_method(kind)) return make_mmps_denoiser(p.prior, op, p.noise->gaussian_variance(ctx, op->output().shape), y, moment_options(o));
     return make_guided_denoiser(ctx, p.prior, std::make_shared<Likelihood>(likelihood), y, o.gamma);
   };
   auto count_fallbacks = [&](const Denoiser& d) {
@@ -90,6 +129,24 @@ Tensor solve_rows(Context& ctx, const SolveOptions& o, const SolveProblem& p, st
     return x;
   }
   if (o.method == "dps") return sample_dps(ctx, *p.prior, likelihood, y, o.dps, o.sampler, n, o.seed, first, hook, resumable);
+  // The methods with loops of their own keep no state between steps to resume from: they restart the
+  // batch (the checkpoint still records finished batches).
+  if (own_loop(o.method)) {
+    if (resumable.resume) throw ArgumentError(cat("--method ", o.method, " cannot resume inside a batch"));
+    if (o.method == "tds") {
+      SamplerOptions ddpm = o.sampler;
+      ddpm.kind = "ddpm";
+      return sample_tds(ctx, *p.prior, likelihood, y, o.tds, ddpm, n, o.seed, first, hook);
+    }
+    if (o.method == "ddrm" || o.method == "ddnm") {
+      DdrmOptions d = o.ddrm;
+      d.variant = o.method;
+      return sample_ddrm(ctx, *p.prior, likelihood, y, d, o.sampler, n, o.seed, first, hook);
+    }
+    if (o.method == "repaint") return sample_repaint(ctx, *p.prior, likelihood, y, o.repaint, o.sampler, n, o.seed, first, hook);
+    if (o.method == "diffpir") return sample_diffpir(ctx, *p.prior, likelihood, y, o.diffpir, o.sampler, n, o.seed, first, hook);
+    return sample_daps(ctx, *p.prior, likelihood, y, o.daps, o.sampler, n, o.seed, first, hook);
+  }
   if (solve_method_samples(o.method)) {
     auto d = posterior();
     Tensor x = sample(ctx, *d, o.sampler, n, o.seed, first, hook, {}, resumable);

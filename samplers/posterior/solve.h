@@ -7,34 +7,48 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "samplers/noise/noise_model.h"
 #include "samplers/operators/operator.h"
 #include "samplers/posterior/baselines.h"
 #include "samplers/posterior/count_posterior.h"
+#include "samplers/posterior/daps.h"
+#include "samplers/posterior/ddrm.h"
+#include "samplers/posterior/diffpir.h"
 #include "samplers/posterior/dps.h"
 #include "samplers/posterior/mmps.h"
+#include "samplers/posterior/repaint.h"
 #include "samplers/posterior/rmp.h"
+#include "samplers/posterior/tds.h"
 #include "samplers/sampler.h"
 
 namespace tweedie::samplers {
 
 struct SolveOptions {
-  std::string method = "mmps";    // mmps, dps, evidence, rmp, map-tikhonov, map-tv, pnp, red
+  std::string method = "mmps";    // kSolveMethods
   std::string guidance = "mmps";  // rmp: what conditions its denoiser on y: mmps, evidence or plugin
   double gamma = 1.0;             // rmp with plugin guidance: weight of the likelihood term
   std::uint64_t seed = 0;
   SamplerOptions sampler;         // mmps, dps, evidence
-  MmpsOptions mmps;
+  MmpsOptions mmps;               // mmps, and pigdm and tmpd (their covariance set by the method)
   DpsOptions dps;
+  DiffpirOptions diffpir;
+  DapsOptions daps;
+  DdrmOptions ddrm;               // ddrm and ddnm (the variant set by the method)
+  RepaintOptions repaint;
+  TdsOptions tds;                 // tds runs DDPM ancestral steps, whatever sampler.kind says
   BaselineOptions baseline;       // map-tikhonov, map-tv, pnp, red
   CountPosteriorOptions counts;   // mmps and evidence on Poisson or Binomial counts
   RmpOptions rmp;                 // resolved (resolve_rmp_options)
 };
 
 // "mmps, dps, ..." for messages; whether a method is one of them, draws samples (K per observation)
-// from a diffusion sampler, or needs a prior.
+// from a diffusion sampler, or needs a prior. pigdm and tmpd are MMPS's denoiser with their covariance
+// (mmps.h), so they take every sampler kind; diffpir, daps (and ddrm, ddnm, tds) run loops of their own on
+// the sampler's time grid (steps), whatever its kind.
 extern const char* const kSolveMethods;
+std::vector<std::string> solve_sampling_methods();
 bool known_solve_method(const std::string& method);
 bool solve_method_samples(const std::string& method);
 bool solve_method_needs_prior(const std::string& method);

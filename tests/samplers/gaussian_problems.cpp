@@ -77,13 +77,24 @@ Problem make_problem(const std::string& kind, std::unique_ptr<Process> process) 
     gp.mean = uniform(std::size_t(pb.d), 11, -1, 1);
     gp.cov = random_covariance(pb.d, 12);
     pb.s = gp.cov;
+  } else if (kind == "white-matrix" || kind == "diagonal-mask") {
+    // N(0, I), the prior Pi-GDM's covariance is exact for; a diagonal prior, which TMPD's is exact for
+    // under a mask.
+    if (kind == "white-matrix") in = Signal{{16}, DType::f32};
+    pb.d = in.shape.numel();
+    gp.kind = Cov::diagonal;
+    gp.item_shape = in.shape;
+    gp.mean = kind == "white-matrix" ? std::vector<double>(std::size_t(pb.d), 0.0) : uniform(std::size_t(pb.d), 11, -1, 1);
+    gp.var = kind == "white-matrix" ? std::vector<double>(std::size_t(pb.d), 1.0) : uniform(std::size_t(pb.d), 12, 0.2, 2.0);
+    pb.s.assign(std::size_t(pb.d * pb.d), 0.0);
+    for (std::int64_t i = 0; i < pb.d; ++i) pb.s[std::size_t(i * pb.d + i)] = gp.var[std::size_t(i)];
   } else {
     pb.d = 64;
     gp = stationary_prior(8, 8, 13, pb.s);
   }
   pb.mu = gp.mean;
   pb.prior = std::make_shared<GaussianDenoiser>(gp, std::move(process), dev);
-  if (kind == "matrix") {
+  if (kind == "matrix" || kind == "white-matrix") {
     pb.op = make_matrix(in, upload(uniform(std::size_t(8 * pb.d), 14), {8, pb.d}), "matrix", dev);
   } else if (kind == "mri") {
     pb.op = make_mri(in, mask_random_columns(8, 8, 2.0, 2, 15), Tensor(), "mri", dev);
@@ -147,6 +158,27 @@ std::vector<double> exact_denoiser(const Problem& pb, const std::vector<double>&
 
 Gaussian exact_posterior(const Problem& pb) {
   return condition(pb.s, pb.mu, pb.a, pb.obs, std::vector<double>(pb.obs.size(), pb.noise_var));
+}
+
+double denoiser_error(const Problem& pb, const Denoiser& d, const DenoiserReference& want) {
+  Context& ctx = context();
+  double worst = 0;
+  for (double t : {0.05, 0.3, 0.6, 0.9}) {
+    const double a = pb.prior->process().alpha(t), s = pb.prior->process().sigma(t);
+    const std::int64_t n = 3;
+    std::vector<double> xt = as_float(uniform(std::size_t(n * pb.d), 19, -2, 2));
+    Shape shape = batched(n, pb.prior->item_shape());
+    Tensor x0 = Tensor::empty(shape, device());
+    d.denoise(ctx, upload(xt, shape), t, x0);
+    std::vector<double> got = download(x0), all;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::vector<double> one(xt.begin() + i * pb.d, xt.begin() + (i + 1) * pb.d);
+      const std::vector<double> w = want ? want(one, a, s) : exact_denoiser(pb, one, a, s);
+      all.insert(all.end(), w.begin(), w.end());
+    }
+    worst = std::max(worst, max_relative_error(got, all));
+  }
+  return worst;
 }
 
 MmpsOptions converged(const Problem& pb, const std::string& solver) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include "samplers/metrics.h"
 #include "samplers/operators/image_operators.h"
 #include "samplers/processes.h"
 #include "support.h"
@@ -105,6 +106,20 @@ Tensor repeated_y(const MixtureProblem& p, std::int64_t n) {
   std::vector<float> rows;
   for (std::int64_t i = 0; i < n; ++i) rows.insert(rows.end(), p.y.begin(), p.y.end());
   return Tensor::from_host(std::span<const float>(rows), {n, std::int64_t(p.m)}, device());
+}
+
+MixtureReference make_mixture_reference(const MixtureProblem& p, std::int64_t n) {
+  MixtureReference r;
+  const std::int64_t d = p.prior.dim;
+  r.posterior = std::make_unique<MixtureDenoiser>(p.exact, std::make_unique<VpProcess>(), device());
+  Tensor a = Tensor::empty({n, d}, device()), b = Tensor::empty({n, d}, device()), c = Tensor::empty({n, d}, device());
+  r.posterior->sample_prior(context(), 5, a);
+  r.posterior->sample_prior(context(), 6, b);
+  p.denoiser->sample_prior(context(), 7, c);
+  r.draws = download(a);
+  r.floor = sliced_wasserstein(download(b), r.draws, std::size_t(d));
+  r.prior = sliced_wasserstein(download(c), r.draws, std::size_t(d));
+  return r;
 }
 
 }  // namespace tweedie::test

@@ -24,6 +24,16 @@ struct MixtureProblem {
 // Instance `instance` (it seeds A, the truth and the noise) of m observations with noise sigma_y.
 MixtureProblem make_mixture_problem(const samplers::MixturePrior& prior, std::size_t m, double sigma_y, std::uint64_t instance);
 
+// What a method's samples are scored against: the exact posterior as a denoiser (its conditioned
+// mixture on the VP process), n exact posterior draws, and two yardsticks of sliced W2 to those draws:
+// another exact set (the Monte-Carlo floor) and prior draws (what ignoring y scores).
+struct MixtureReference {
+  std::unique_ptr<samplers::MixtureDenoiser> posterior;
+  std::vector<double> draws;
+  double floor = 0, prior = 0;
+};
+MixtureReference make_mixture_reference(const MixtureProblem& p, std::int64_t n);
+
 // y repeated for a sampler batch of n.
 Tensor repeated_y(const MixtureProblem& p, std::int64_t n);
 

@@ -19,24 +19,7 @@ namespace {
 
 // MMPS at several t on a batch of three x_t against E[x | x_t, y]; returns the largest relative error.
 double denoiser_error(const Problem& pb, const MmpsOptions& o) {
-  Context& ctx = test::context();
-  auto mmps = make_mmps_denoiser(pb.prior, pb.op, pb.variance, pb.y, o);
-  double worst = 0;
-  for (double t : {0.05, 0.3, 0.6, 0.9}) {
-    const double a = pb.prior->process().alpha(t), s = pb.prior->process().sigma(t);
-    const std::int64_t n = 3;
-    std::vector<double> xt = test::as_float(test::uniform(std::size_t(n * pb.d), 19, -2, 2));
-    Shape shape = batched(n, pb.prior->item_shape());
-    Tensor x0 = Tensor::empty(shape, test::device());
-    mmps->denoise(ctx, test::upload(xt, shape), t, x0);
-    std::vector<double> got = test::download(x0), want;
-    for (std::int64_t i = 0; i < n; ++i) {
-      std::vector<double> w = exact_denoiser(pb, {xt.begin() + i * pb.d, xt.begin() + (i + 1) * pb.d}, a, s);
-      want.insert(want.end(), w.begin(), w.end());
-    }
-    worst = std::max(worst, test::max_relative_error(got, want));
-  }
-  return worst;
+  return tweedie::test::denoiser_error(pb, *make_mmps_denoiser(pb.prior, pb.op, pb.variance, pb.y, o));
 }
 
 // The moments of n samples against N(mean, cov): the largest mean error in standard errors, the
@@ -184,10 +167,6 @@ TEST_CASE("MMPS refuses what it cannot do, by name") {
   Context& ctx = test::context();
   Problem pb = make_problem("matrix");
   Problem im = make_problem("mask-stationary");
-  std::shared_ptr<const Operator> pr = make_phase_retrieval(Signal{{1, 8, 8}, DType::f32}, 1, test::device());
-  CHECK_THROWS_WITH_AS(make_mmps_denoiser(im.prior, pr, Tensor::zeros(pr->output().shape, test::device()),
-                                          Tensor::zeros(batched(1, pr->output().shape), test::device()), {}),
-                       doctest::Contains("is nonlinear"), ArgumentError);
   // The operator's input must be the prior's item.
   CHECK_THROWS_WITH_AS(make_mmps_denoiser(pb.prior, im.op, im.variance, im.y, {}), doctest::Contains("operator 'inpaint"), ShapeError);
   // y and the variance must fit the operator's output.

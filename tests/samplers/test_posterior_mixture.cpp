@@ -49,26 +49,8 @@ struct Score {
   double sw = 0, weights = 0, calls = 0;
 };
 
-struct Reference {
-  std::unique_ptr<MixtureDenoiser> posterior;  // the conditioned mixture
-  std::vector<double> draws;                   // exact posterior draws
-  double floor = 0;                            // SW2 between two exact sets
-  double prior = 0;                            // SW2 of prior draws
-};
-
-Reference make_reference(const MixtureProblem& p, std::int64_t n) {
-  Reference r;
-  const std::int64_t d = p.prior.dim;
-  r.posterior = std::make_unique<MixtureDenoiser>(p.exact, std::make_unique<VpProcess>(), test::device());
-  Tensor a = Tensor::empty({n, d}, test::device()), b = Tensor::empty({n, d}, test::device()), c = Tensor::empty({n, d}, test::device());
-  r.posterior->sample_prior(test::context(), 5, a);
-  r.posterior->sample_prior(test::context(), 6, b);
-  p.denoiser->sample_prior(test::context(), 7, c);
-  r.draws = test::download(a);
-  r.floor = test::sliced_wasserstein(test::download(b), r.draws, std::size_t(d));
-  r.prior = test::sliced_wasserstein(test::download(c), r.draws, std::size_t(d));
-  return r;
-}
+using Reference = tweedie::test::MixtureReference;
+using tweedie::test::make_mixture_reference;
 
 Score score(const MixtureProblem& p, const Reference& ref, const Tensor& x, std::int64_t calls, std::int64_t n) {
   Score s;
@@ -130,7 +112,7 @@ Cell run_cell(const MixturePrior& prior, std::size_t m, double sigma_y, int step
   std::vector<std::vector<Score>> dps(static_cast<std::size_t>(instances));
   for (int i = 0; i < instances; ++i) {
     const MixtureProblem p = make_mixture_problem(prior, m, sigma_y, std::uint64_t(i));
-    const Reference ref = make_reference(p, n);
+    const Reference ref = make_mixture_reference(p, n);
     c.floor += ref.floor * share, c.prior += ref.prior * share;
     add_share(c.exact, run_exact(p, ref, steps, n), share);
     add_share(c.mmps1, run_mmps(p, ref, steps, 1, n), share);
@@ -237,7 +219,7 @@ TEST_CASE("MMPS beats DPS at any step size at an equal number of network evaluat
   for (int i = 0; i < 2; ++i) {
     CAPTURE(i);
     const MixtureProblem p = make_mixture_problem(prior, 4, 0.5, std::uint64_t(i));
-    const Reference ref = make_reference(p, n);
+    const Reference ref = make_mixture_reference(p, n);
     const Score mmps = run_mmps(p, ref, 25, 1, n);
     CAPTURE(mmps.sw);
     for (double zeta : kZetas) {

@@ -48,22 +48,26 @@ void check_same_dataset(const std::string& a, const std::string& b, const std::s
 }  // namespace
 
 TEST_CASE("sample killed with SIGKILL and resumed from its checkpoint ends bitwise equal to an uninterrupted run") {
-  TempDir dir;
-  // ddpm draws fresh noise every step: resuming must restore x and the noise position exactly.
-  const std::string args = "sample --prior " + kPrior + " --sampler ddpm --steps 6 --samples 4 --batch 2 --seed 3 --threads 1 --quiet";
-  REQUIRE(run(args + " -o " + dir.file("whole.h5")).status == 0);
-  const std::string resumable = args + " -o " + dir.file("resumed.h5") + " --checkpoint " + dir.file("ck.h5") + " --checkpoint-every 2";
-  Run killed = run_and_signal(resumable, dir.file("ck.h5"), "KILL");
-  CHECK(status_of(killed) == 137);
-  REQUIRE_MESSAGE(fs::exists(dir.file("ck.h5")), killed.out);  // killed before the end
-  CHECK_FALSE(fs::exists(dir.file("resumed.h5")));
-  Run resumed = run(resumable + " --resume");
-  REQUIRE_MESSAGE(resumed.status == 0, resumed.out);
-  CHECK(contains(resumed.out, "resuming from " + dir.file("ck.h5")));
-  CHECK(contains(resumed.out, "\"network_evaluations\":28"));  // the whole run's count, not the resumed part's
-  check_same_dataset(dir.file("whole.h5"), dir.file("resumed.h5"), "samples");
-  CHECK_FALSE(fs::exists(dir.file("ck.h5")));  // done: the checkpoint is removed
-  CHECK(no_partial_files(dir.path));           // the killed run's temporary was cleaned up by the next
+  // ddpm draws fresh noise every step: resuming must restore x and the noise position exactly;
+  // dpm++2m carries the previous step's data prediction, which the checkpoint must keep.
+  for (const std::string sampler : {"ddpm", "dpm++2m"}) {
+    CAPTURE(sampler);
+    TempDir dir;
+    const std::string args = "sample --prior " + kPrior + " --sampler " + sampler + " --steps 6 --samples 4 --batch 2 --seed 3 --threads 1 --quiet";
+    REQUIRE(run(args + " -o " + dir.file("whole.h5")).status == 0);
+    const std::string resumable = args + " -o " + dir.file("resumed.h5") + " --checkpoint " + dir.file("ck.h5") + " --checkpoint-every 2";
+    Run killed = run_and_signal(resumable, dir.file("ck.h5"), "KILL");
+    CHECK(status_of(killed) == 137);
+    REQUIRE_MESSAGE(fs::exists(dir.file("ck.h5")), killed.out);  // killed before the end
+    CHECK_FALSE(fs::exists(dir.file("resumed.h5")));
+    Run resumed = run(resumable + " --resume");
+    REQUIRE_MESSAGE(resumed.status == 0, resumed.out);
+    CHECK(contains(resumed.out, "resuming from " + dir.file("ck.h5")));
+    CHECK(contains(resumed.out, "\"network_evaluations\":28"));  // the whole run's count, not the resumed part's
+    check_same_dataset(dir.file("whole.h5"), dir.file("resumed.h5"), "samples");
+    CHECK_FALSE(fs::exists(dir.file("ck.h5")));  // done: the checkpoint is removed
+    CHECK(no_partial_files(dir.path));           // the killed run's temporary was cleaned up by the next
+  }
 }
 
 TEST_CASE("solve (MMPS) killed with SIGKILL and resumed ends bitwise equal; other settings are refused") {

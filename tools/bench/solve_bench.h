@@ -24,4 +24,10 @@ struct SolveBenchOptions {
 
 void run_solve_benchmarks(const SolveBenchOptions& options, std::ostream& out);
 
+// `tweedie bench methods`: every sampling method of `tweedie solve` (samplers/posterior/solve.h) with
+// its defaults on the same problem and prior, through solve_rows as the CLI runs them. One JSON line per
+// (method, threads) with "bench":"methods", the network calls per step and item (forward, jvp, vjp)
+// and the seconds per step; `filter` keeps the methods whose names contain it (empty: all).
+void run_method_benchmarks(const SolveBenchOptions& options, const std::string& filter, std::ostream& out);
+
 }  // namespace tweedie::bench

@@ -140,11 +140,13 @@ tweedie_status tweedie_problem_simulate(tweedie_context* ctx, const tweedie_prob
  * what differs; strings are copied by the call that reads them. */
 typedef struct tweedie_solve_options {
   int64_t struct_size;      /* sizeof(tweedie_solve_options); set by init */
-  const char* method;       /* "mmps" (default), "dps", "evidence", "map-tikhonov", "map-tv", "pnp", "red" */
-  int64_t samples;          /* samples per observation (mmps, dps, evidence); 1 */
+  const char* method;       /* "mmps" (default), "dps", "pigdm", "tmpd", "ddrm", "ddnm", "diffpir", "daps", "tds",
+                               "evidence", "map-tikhonov", "map-tv", "pnp", "red"; the options of pigdm .. tds
+                               not below are `tweedie solve`'s defaults */
+  int64_t samples;          /* samples per observation (the sampling methods); 1 */
   int64_t batch;            /* items per batch, 0: all at once */
   uint64_t seed;            /* a sample's noise depends only on the seed and its index; 0 */
-  const char* sampler;      /* "ddim" (default), "ddpm", "em", "ode-euler", "ode-heun", "pc", "edm-heun" */
+  const char* sampler;      /* "ddim" (default), "ddpm", "em", "ode-euler", "ode-heun", "pc", "edm-heun", "dpm++2m", "eab" */
   int steps;                /* sampler steps; 50 */
   double eta;               /* ddim: 0 deterministic .. 1 ancestral; 0 */
   int cg_iterations;        /* mmps: solver iterations per step; 1 */

@@ -174,7 +174,7 @@ samplers::SolveOptions solve_options(const tweedie_solve_options* o) {
   if (o->samples < 1) throw ArgumentError(cat("options.samples is ", o->samples, ": need at least 1"));
   if (o->batch < 0) throw ArgumentError(cat("options.batch is ", o->batch, ": need >= 0 (0: all at once)"));
   if (s.method == "rmp" || s.method == "ess")
-    throw ArgumentError(cat("options.method '", s.method, "': the C API runs mmps, dps, evidence, map-tikhonov, map-tv, pnp and red"));
+    throw ArgumentError(cat("options.method '", s.method, "': the C API runs every method of tweedie solve but rmp and ess"));
   if (!samplers::solve_method_samples(s.method) && o->samples != 1)
     throw ArgumentError(cat("options.samples is ", o->samples, ": ", s.method, " gives one estimate per observation"));
   if (s.sampler.steps < 1) throw ArgumentError(cat("options.steps is ", s.sampler.steps, ": need at least 1"));

@@ -163,26 +163,37 @@ void add_bench_command(CLI::App& app) {
     run_benchmark(op->timing, [&](std::ostream& out) { bench::run_operator_benchmarks(o, out); });
   });
 
-  auto* solve = bench->add_subcommand("solve", "Per-step cost of DPS and MMPS (k = 1, 3, 5) in units of one forward pass");
-  struct SolveFlags {
+  // bench solve and bench methods time posterior sampling steps on the same problem, with the same flags.
+  struct PosteriorFlags {
     TimingFlags timing;
-    std::string preset = "adm-small-64";
+    std::string filter, preset = "adm-small-64";
     std::int64_t batch = 1;
     int steps = 3;
   };
-  auto sflags = std::make_shared<SolveFlags>();
-  solve->add_option("--preset", sflags->preset, "U-Net preset (random weights)")->capture_default_str();
-  solve->add_option("--batch", sflags->batch, "Items per batch")->capture_default_str();
-  solve->add_option("--steps", sflags->steps, "Sampler steps per timed run")->capture_default_str();
-  add_timing_flags(solve, sflags->timing, "method");
-  solve->callback([sflags] {
-    bench::SolveBenchOptions o;
-    apply_timing_flags(sflags->timing, o);
-    o.preset = sflags->preset;
-    o.batch = sflags->batch;
-    o.steps = sflags->steps;
-    run_benchmark(sflags->timing, [&](std::ostream& out) { bench::run_solve_benchmarks(o, out); });
-  });
+  auto posterior_command = [&](const char* name, const char* what, bool with_filter,
+                               std::function<void(const bench::SolveBenchOptions&, const std::string&, std::ostream&)> run) {
+    auto* cmd = bench->add_subcommand(name, what);
+    auto flags = std::make_shared<PosteriorFlags>();
+    cmd->add_option("--preset", flags->preset, "U-Net preset (random weights)")->capture_default_str();
+    cmd->add_option("--batch", flags->batch, "Items per batch")->capture_default_str();
+    cmd->add_option("--steps", flags->steps, "Steps per timed run")->capture_default_str();
+    if (with_filter) cmd->add_option("--filter", flags->filter, "Only the methods whose names contain this");
+    add_timing_flags(cmd, flags->timing, "method");
+    cmd->callback([flags, run] {
+      bench::SolveBenchOptions o;
+      apply_timing_flags(flags->timing, o);
+      o.preset = flags->preset;
+      o.batch = flags->batch;
+      o.steps = flags->steps;
+      run_benchmark(flags->timing, [&](std::ostream& out) { run(o, flags->filter, out); });
+    });
+  };
+  posterior_command("solve", "Per-step cost of DPS and MMPS (k = 1, 3, 5) in units of one forward pass", false,
+                    [](const bench::SolveBenchOptions& o, const std::string&, std::ostream& out) { bench::run_solve_benchmarks(o, out); });
+  posterior_command("methods", "Network calls and time per step of every sampling method of tweedie solve, with its defaults", true,
+                    [](const bench::SolveBenchOptions& o, const std::string& filter, std::ostream& out) {
+                      bench::run_method_benchmarks(o, filter, out);
+                    });
 
   auto* unet = bench->add_subcommand("unet", "Time a U-Net's forward pass, linearization, JVP and VJP");
   struct UnetFlags {

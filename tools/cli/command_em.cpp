@@ -391,7 +391,8 @@ void add_em_command(CLI::App& app) {
   cmd->add_option("--gaussian-iterations", f->gaussian_iterations, "Lap 0's EM iterations")->capture_default_str();
   cmd->add_option("--truth", f->truth, "The true signals FILE[:DATASET] (M, ...), for the metrics of each lap: sw2 of prior draws (vectors), posterior PSNR (images)");
   cmd->add_option("--eval-samples", f->eval_samples, "Prior draws for the sliced W2 against --truth (at most the truth's items)")->capture_default_str();
-  cmd->add_option("--sampler", f->sampler.kind, "Posterior sampler: em, ode-euler, ode-heun, pc, ddpm, ddim, edm-heun")->capture_default_str();
+  cmd->add_option("--sampler", f->sampler.kind, "Posterior sampler: " + samplers::sampler_kind_list())->capture_default_str();
+  cmd->add_option("--order", f->sampler.order, "eab: order of the exponential Adams-Bashforth step, 1..3")->capture_default_str();
   cmd->add_option("--steps", f->sampler.steps, "Sampler steps")->capture_default_str();
   cmd->add_option("--eta", f->sampler.eta, "ddim: 0 deterministic .. 1 ancestral")->capture_default_str();
   cmd->add_option("--cg-iterations", f->mmps.krylov.max_iterations, "MMPS solver iterations per step")->capture_default_str();

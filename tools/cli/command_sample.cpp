@@ -114,7 +114,8 @@ void add_sample_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("sample", "Draw samples from a prior (model file or exact prior file)");
   cmd->add_option("--prior", f->prior, "Model file (network with its diffusion) or exact prior file (Gaussian, mixture)")->required();
   cmd->add_option("-o,--output", f->output, "Output HDF5 file: dataset samples (K, C, H, W) or (K, D)")->required();
-  cmd->add_option("--sampler", f->sampler.kind, "em, ode-euler, ode-heun, pc, ddpm, ddim, edm-heun")->capture_default_str();
+  cmd->add_option("--sampler", f->sampler.kind, samplers::sampler_kind_list())->capture_default_str();
+  cmd->add_option("--order", f->sampler.order, "eab: order of the exponential Adams-Bashforth step, 1..3")->capture_default_str();
   cmd->add_option("--steps", f->sampler.steps, "Sampler steps")->capture_default_str();
   cmd->add_option("--samples", f->samples, "Number of samples")->capture_default_str();
   cmd->add_option("--seed", f->seed, "Random seed (a sample's noise depends only on the seed and its index)")->capture_default_str();

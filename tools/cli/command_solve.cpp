@@ -48,6 +48,11 @@ struct SolveFlags {
   samplers::SamplerOptions sampler;
   samplers::MmpsOptions mmps;
   samplers::DpsOptions dps;
+  samplers::DiffpirOptions diffpir;
+  samplers::DapsOptions daps;
+  samplers::TdsOptions tds;
+  samplers::DdrmOptions ddrm;
+  samplers::RepaintOptions repaint;
   samplers::BaselineOptions baseline;
   samplers::CountPosteriorOptions counts;
   samplers::EssOptions ess;
@@ -114,6 +119,22 @@ void run_solve(const SolveFlags& f) {
   if (f.method != "rmp" && (f.guidance != "auto" || f.command->count("--inner") || f.command->count("--gamma") ||
                             f.command->count("--rmp-step") || f.command->count("--rmp-prior-variance")))
     throw ArgumentError("--guidance, --inner, --gamma, --rmp-step, --rmp-prior-variance: these set --method rmp");
+  // Each method's own flags: given to another method, they would be ignored silently.
+  struct OwnFlags {
+    std::string method;
+    std::vector<std::string> flags;
+  };
+  for (const OwnFlags& own : {OwnFlags{"diffpir", {"--diffpir-lambda", "--diffpir-zeta"}},
+                              OwnFlags{"daps", {"--langevin-steps", "--langevin-lr", "--ode-steps"}},
+                              OwnFlags{"tds", {"--particles", "--resample-below", "--twist-variance"}},
+                              OwnFlags{"ddrm", {"--ddrm-eta-b"}},
+                              OwnFlags{"repaint", {"--resamples"}}})
+    for (const std::string& flag : own.flags)
+      if (f.method != own.method && f.command->count(flag)) throw ArgumentError(cat(flag, ": this sets --method ", own.method));
+  if (f.command->count("--ddrm-eta") && f.method != "ddrm" && f.method != "ddnm")
+    throw ArgumentError("--ddrm-eta: this sets --method ddrm or ddnm");
+  if (f.method == "tds" && f.command->count("--sampler") && f.sampler.kind != "ddpm")
+    throw ArgumentError(cat("--sampler ", f.sampler.kind, ": tds runs DDPM ancestral steps, the chain its weights are exact for"));
   const bool rmp = f.method == "rmp";
   if (rmp && (f.command->count("--sampler") || f.command->count("--eta")))
     throw ArgumentError("--sampler, --eta: rmp runs no sampler; its steps are --steps (T) and --inner (T_in)");
@@ -185,6 +206,11 @@ void run_solve(const SolveFlags& f) {
   solve.mmps = f.mmps;
   solve.mmps.solver = f.gmres ? "gmres" : "cg";
   solve.dps = f.dps;
+  solve.diffpir = f.diffpir;
+  solve.daps = f.daps;
+  solve.tds = f.tds;
+  solve.ddrm = f.ddrm;
+  solve.repaint = f.repaint;
   solve.baseline = f.baseline;
   samplers::SolveProblem problem{prior, obs.op.op, obs.noise.noise, obs.y};
   if (f.method != "ess") samplers::check_solve_problem(ctx, solve, problem, what);
@@ -363,10 +389,11 @@ void add_solve_command(CLI::App& app) {
   cmd->add_option("-o,--output", f->output, "Output HDF5: samples (M, K, ...), mean and std (M, ...); rmp: mean only")->required();
   cmd->add_option("--truth", f->truth, "True signals FILE[:DATASET] (M, ...): adds PSNR and SSIM (images in [-1, 1])");
   cmd->add_option("--png", f->png, "Folder for PNGs: mean, std, samples, truth, observation (A^T y; zero-filled for MRI)");
-  cmd->add_option("--samples", f->samples, "Samples per observation (mmps, dps, evidence)")->capture_default_str();
+  cmd->add_option("--samples", f->samples, "Samples per observation (the sampling methods: all but rmp, ess and the baselines)")->capture_default_str();
   cmd->add_option("--batch", f->batch, "Items per batch (0: all at once; under mpirun, each rank's items at once)")->capture_default_str();
   cmd->add_option("--seed", f->seed, "Seed: a sample's noise depends only on it and the sample's index")->capture_default_str();
-  cmd->add_option("--sampler", f->sampler.kind, "em, ode-euler, ode-heun, pc, ddpm, ddim, edm-heun")->capture_default_str();
+  cmd->add_option("--sampler", f->sampler.kind, samplers::sampler_kind_list())->capture_default_str();
+  cmd->add_option("--order", f->sampler.order, "eab: order of the exponential Adams-Bashforth step, 1..3")->capture_default_str();
   cmd->add_option("--steps", f->sampler.steps, "Sampler steps; rmp: outer steps T (default 400 for VP, 30 for VE)")->capture_default_str();
   cmd->add_option("--eta", f->sampler.eta, "ddim: 0 deterministic .. 1 ancestral")->capture_default_str();
   cmd->add_option("--process", f->process, "Process for exact priors, or to run a model under (the network sees its own noise levels)");
@@ -379,9 +406,23 @@ void add_solve_command(CLI::App& app) {
   cmd->add_option("--tweedie-max-noise", f->mmps.tweedie_max_noise,
                   "mmps: Tweedie's covariance up to this noise level sigma/alpha, sigma_t above (default: everywhere)");
   cmd->add_option("--covariance", f->mmps.covariance,
-                  "mmps: tweedie, sigma_t (heuristic), gaussian (Gaussian priors); rmp over a network defaults to sigma_t")
+                  "mmps: tweedie, sigma_t (heuristic), gaussian (Gaussian priors); rmp over a network defaults to sigma_t (pigdm and "
+                  "tmpd set their own)")
       ->capture_default_str();
   cmd->add_option("--zeta", f->dps.zeta, "dps: step size")->capture_default_str();
+  cmd->add_option("--diffpir-lambda", f->diffpir.lambda, "diffpir: weight of the prior in the data step")->capture_default_str();
+  cmd->add_option("--diffpir-zeta", f->diffpir.zeta, "diffpir: share of fresh noise per step, 0..1")->capture_default_str();
+  cmd->add_option("--langevin-steps", f->daps.langevin_steps, "daps: Langevin steps on x0 per annealing step")->capture_default_str();
+  cmd->add_option("--langevin-lr", f->daps.lr, "daps: Langevin step in units of 1 / (1/r^2 + curvature), in (0, 1]")->capture_default_str();
+  cmd->add_option("--ode-steps", f->daps.ode_steps, "daps: probability-flow steps for x0^ (1: E[x | x_t])")->capture_default_str();
+  cmd->add_option("--ddrm-eta", f->ddrm.eta, "ddrm, ddnm: share of fresh noise in each step, 0..1")->capture_default_str();
+  cmd->add_option("--ddrm-eta-b", f->ddrm.eta_b, "ddrm: weight of y where it is noisier than the step, 0..1")->capture_default_str();
+  cmd->add_option("--resamples", f->repaint.resamples, "repaint: passes per step (1: no resampling)")->capture_default_str();
+  cmd->add_option("--particles", f->tds.particles, "tds: particles K per sample (K network calls per step)")->capture_default_str();
+  cmd->add_option("--resample-below", f->tds.resample_below, "tds: resample when the ESS falls below this fraction of K")
+      ->capture_default_str();
+  cmd->add_option("--twist-variance", f->tds.twist_variance, "tds: r_t^2 of the twist: sigma_t, pigdm, none (bootstrap filter)")
+      ->capture_default_str();
   cmd->add_option("--guidance", f->guidance,
                   "rmp: the likelihood's score from mmps (linear operators; Gaussian or count noise), evidence (counts), or "
                   "plugin (grad log p(y | E[x | x_t]), any operator and noise); auto: mmps")

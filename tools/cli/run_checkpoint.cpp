@@ -95,6 +95,13 @@ RunCheckpoint::RunCheckpoint(const CheckpointFlags& flags, const std::string& co
     s.steps_done = int(f.number_attribute("x", "steps_done"));
     s.next_noise = std::uint64_t(f.number_attribute("x", "next_noise"));
     s.x = f.read("x", all_.device());
+    // Multistep samplers (dpm++2m, eab) carry their latest data predictions, newest first.
+    for (int i = 0; f.has(cat("x0_history_", i)); ++i) {
+      Tensor h = f.read(cat("x0_history_", i), all_.device());
+      if (!(h.shape() == s.x.shape()))
+        throw IoError(cat(flags_.path, ": dataset 'x0_history_", i, "' is ", h.shape().str(), ", expected x's ", s.x.shape().str()));
+      s.x0_history.push_back(std::move(h));
+    }
     loaded_ = std::move(s);
     loaded_first_ = std::int64_t(f.number_attribute("x", "first_row"));
   }
@@ -150,6 +157,7 @@ void RunCheckpoint::save(const samplers::SamplerState* running, std::int64_t fir
     f.set_attribute("x", "steps_done", std::int64_t(running->steps_done));
     f.set_attribute("x", "next_noise", std::int64_t(running->next_noise));
     f.set_attribute("x", "first_row", first);
+    for (std::size_t i = 0; i < running->x0_history.size(); ++i) f.write(cat("x0_history_", i), running->x0_history[i]);
   }
   f.commit();
 }
