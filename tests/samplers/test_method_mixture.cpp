@@ -150,10 +150,9 @@ void check_cell(const Cell& c, int budget) {
   for (const Method& method : methods()) {
     CAPTURE(method.name);
     const Score& s = c.scores.at(method.name);
-    // Measured in the nightly cells: DAPS, with the step size the other instances chose, diverges late
-    // in the 2-D cells at 200 calls (one instance of four, ring and grid). Reported, not hidden.
-    if (method.name == "daps") WARN_MESSAGE(s.diverged == 0, "daps diverged on ", s.diverged, " instances");
-    else CHECK(s.diverged == 0);
+    // The nightly 2-D cells at 200 calls found DAPS diverging on one instance of four (a zero curvature
+    // estimate, daps.cpp); a run that stops is counted here and fails the check.
+    CHECK(s.diverged == 0);
     if (s.diverged > 0 && s.calls == 0) continue;  // every instance diverged: nothing to score
     CHECK(s.sw < c.prior);
     CHECK(s.calls <= budget + 2 * kParticles + 1);

@@ -231,7 +231,7 @@ TEST_CASE("real phase retrieval on 2-D mixtures: nonlinear MMPS against DPS and 
       CAPTURE(r.method);
       // MMPS and DPS use y (measured on the ring: 1.46 and 1.52 against the prior's 1.77; all three put
       // mass on the -x mode the exact posterior hardly has). DAPS with 20 Langevin steps per level is
-      // at the prior's distance on the ring (1.75) and is only recorded.
+      // at the prior's distance on the ring (1.73) and is only recorded.
       if (r.method != "daps") CHECK(r.mean.sw < 0.95 * prior_sw);
       CHECK(r.mean.calls <= budget + 2);
     }
