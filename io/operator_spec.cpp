@@ -493,6 +493,38 @@ BuiltOperator build_operator(const std::string& spec, const Signal& x, Device de
   return first;
 }
 
+namespace {
+
+// gaussian:sigma=S|FILE (independent entries), gaussian:cov=FILE (a full Sigma_y) or
+// gaussian:sigma=S|FILE:factor=FILE (diag(sigma^2) + F^T F).
+std::unique_ptr<samplers::NoiseModel> gaussian_noise(Stage& s, const Signal& y, Device device) {
+  auto correlated_over_real = [&](const char* field) {
+    if (y.dtype == DType::c64)
+      s.fail(cat(field, "= is a covariance over real entries, but the operator's output ", y.str(),
+                 " is complex; whiten complex (multi-coil) data with its noise covariance first"));
+  };
+  if (auto cov = s.field("cov")) {
+    if (s.named_value("sigma") || s.arg_count() > 0) s.fail("cov= is the whole noise covariance; sigma= does not go with it");
+    correlated_over_real("cov");
+    Tensor c = s.data("cov", *cov, "cov", DType::f32);
+    return samplers::make_full_covariance_noise(c, y.shape, cat("gaussian:cov=", s.last_reference()));
+  }
+  const std::string sigma = s.required("sigma", 0, "the noise standard deviation, or a FILE of one per entry");
+  const bool scalar = s.is_number(sigma);
+  Tensor per = scalar ? Tensor() : per_entry(s, "sigma", sigma, y);
+  const std::string sigma_text = scalar ? shortest_text(s.number("sigma", sigma)) : s.last_reference();
+  if (auto factor = s.field("factor")) {
+    correlated_over_real("factor");
+    if (scalar) per = Tensor::from_host({float(s.number("sigma", sigma))}, {1});
+    Tensor f = s.data("factor", *factor, "factor", DType::f32);
+    return samplers::make_low_rank_covariance_noise(per, f, y.shape, cat("gaussian:sigma=", sigma_text, ":factor=", s.last_reference()));
+  }
+  if (scalar) return samplers::make_gaussian_noise(s.number("sigma", sigma));
+  return samplers::make_gaussian_noise(per, cat("gaussian:sigma=", sigma_text), device);
+}
+
+}  // namespace
+
 BuiltNoise build_noise(const std::string& spec, const Signal& y, Device device, const SpecOptions& given) {
   SpecOptions options = given;
   if (options.flag == "--operator") options.flag = "--noise";
@@ -505,13 +537,7 @@ BuiltNoise build_noise(const std::string& spec, const Signal& y, Device device, 
     return out;
   }
   if (k == "gaussian") {
-    std::string sigma = s.required("sigma", 0, "the noise standard deviation, or a FILE of one per entry");
-    if (s.is_number(sigma)) {
-      out.noise = samplers::make_gaussian_noise(s.number("sigma", sigma));
-    } else {
-      Tensor t = per_entry(s, "sigma", sigma, y);
-      out.noise = samplers::make_gaussian_noise(t, cat("gaussian:sigma=", s.last_reference()), device);
-    }
+    out.noise = gaussian_noise(s, y, device);
   } else if (k == "poisson") {
     double scale = 1;
     if (auto v = s.field("scale", 0)) scale = s.number("scale", *v);

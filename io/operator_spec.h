@@ -10,6 +10,7 @@
 //   matrix:random=2:seed=5            each:SPEC         (one operator per observation, samplers/operators/stacked_operator.h)
 //
 //   gaussian:sigma=0.05   poisson:scale=20:link=exp   binomial:n=100   none
+//   gaussian:cov=cov.h5   gaussian:sigma=0.01:factor=f.h5   (correlated noise, samplers/noise/noise_model.h)
 //
 // A field that names data takes FILE, FILE#DATASET, or #DATASET (a dataset of the HDF5 file the spec
 // was read from). A spec may also be the path of a JSON file (or inline JSON: an object with "kind",

@@ -12,6 +12,7 @@
 #include "kernels/random.h"
 #include "runtime/check.h"
 #include "runtime/memory.h"
+#include "samplers/linalg/cholesky.h"
 
 // LAPACK's symmetric eigensolver, exported by OpenBLAS. The trailing lengths are the hidden Fortran
 // string lengths of jobz and uplo.
@@ -69,22 +70,6 @@ void require_even_spectrum(const std::vector<double>& p, const Shape& s, const s
                                   (h - k) % h, ",", (w - l) % w, "] = ", b,
                                   "); the covariance of a real image needs p(k) = p(-k)"));
       }
-}
-
-// The lower Cholesky factor of an SPD r x r matrix (row-major, double), in place.
-void cholesky(std::vector<double>& a, std::int64_t r) {
-  for (std::int64_t j = 0; j < r; ++j) {
-    double d = a[std::size_t(j * r + j)];
-    for (std::int64_t k = 0; k < j; ++k) d -= a[std::size_t(j * r + k)] * a[std::size_t(j * r + k)];
-    if (!(d > 0)) throw ArgumentError(cat(kName, ": the Woodbury matrix is not positive definite (pivot ", d, ")"));
-    double ljj = std::sqrt(d);
-    a[std::size_t(j * r + j)] = ljj;
-    for (std::int64_t i = j + 1; i < r; ++i) {
-      double s = a[std::size_t(i * r + j)];
-      for (std::int64_t k = 0; k < j; ++k) s -= a[std::size_t(i * r + k)] * a[std::size_t(j * r + k)];
-      a[std::size_t(i * r + j)] = s / ljj;
-    }
-  }
 }
 
 std::vector<double> doubled(const std::vector<double>& v) {
@@ -255,7 +240,8 @@ GaussianDenoiser::Operator GaussianDenoiser::make_operator(double t) const {
     k[std::size_t(p * r + p)] += 1.0;
     for (std::int64_t q = 0; q < p; ++q) k[std::size_t(q * r + p)] = k[std::size_t(p * r + q)];
   }
-  cholesky(k, r);
+  if (const std::int64_t pivot = cholesky_in_place(k, r); pivot >= 0)
+    throw ArgumentError(cat(kName, ": the Woodbury matrix is not positive definite (pivot ", pivot, ")"));
   double c = std::sqrt(std::max(a, 0.0)) * s;
   for (std::int64_t i = 0; i < d; ++i) {  // row i of H solves L h^T = c g_i^T
     double* h = &g[std::size_t(i * r)];

@@ -2,6 +2,8 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/axpby.h"
+#include "kernels/broadcast.h"
 #include "kernels/count_noise.h"
 #include "samplers/noise/noise_checks.h"
 #include "samplers/noise/noise_model.h"
@@ -12,15 +14,53 @@ namespace {
 namespace nc = noise_checks;
 constexpr const char* kModel = "gaussian noise";
 
+// Sigma_y = diag(sigma^2) as a map: out = u + P (sigma^2 - 1) u, P the observed entries (noise_model.h).
+class DiagonalCovariance final : public NoiseCovariance {
+ public:
+  // excess: sigma^2 - 1 per entry on the device of the model (undefined for a scalar sigma).
+  DiagonalCovariance(double sigma, Tensor excess) : sigma_(sigma), excess_(std::move(excess)) {}
+
+  void apply(Context& ctx, const Tensor& u, const Tensor& observed, Tensor& out) const override {
+    std::int64_t n = nc::batch_of(ctx, kModel, u, true);
+    nc::prepare_output(ctx, kModel, "out", out, u);
+    Tensor excess = nc::entry_tensor(ctx, kModel, "sigma", excess_, u, n);
+    Tensor seen = nc::entry_tensor(ctx, kModel, "observed", observed, u, n);
+    Tensor ur = u.dtype() == DType::c64 ? u.view_as_real() : u, o = out.dtype() == DType::c64 ? out.view_as_real() : out;
+    if (excess.defined()) {
+      multiply_repeated(ctx, u, excess, out);
+      if (seen.defined()) multiply_repeated(ctx, out, seen, out);
+      axpby(ctx, 1.0f, ur, 1.0f, o);
+    } else if (seen.defined()) {
+      multiply_repeated(ctx, u, seen, out);
+      axpby(ctx, 1.0f, ur, float(sigma_ * sigma_ - 1), o);
+    } else {
+      axpby(ctx, float(sigma_ * sigma_), ur, 0.0f, o);
+    }
+  }
+
+ private:
+  double sigma_;
+  Tensor excess_;
+};
+
 class GaussianNoise final : public NoiseModel {
  public:
   // host_sigma: the per-entry sigmas on the host (undefined for a scalar sigma); sigma_device: the same
   // on the device the model was built for.
   GaussianNoise(double sigma, Tensor host_sigma, Tensor sigma_device, std::string description)
       : sigma_(sigma), host_sigma_(std::move(host_sigma)), sigma_device_(std::move(sigma_device)),
-        description_(std::move(description)) {}
+        description_(std::move(description)) {
+    Tensor excess;
+    if (host_sigma_.defined()) {
+      std::vector<float> e = host_sigma_.to_vector<float>();
+      for (float& v : e) v = v * v - 1;
+      excess = Tensor::from_host(std::span<const float>(e), host_sigma_.shape(), sigma_device_.device());
+    }
+    covariance_ = std::make_shared<DiagonalCovariance>(sigma_, std::move(excess));
+  }
 
   std::string describe() const override { return description_; }
+  std::shared_ptr<const NoiseCovariance> gaussian_covariance() const override { return covariance_; }
 
   void sample(Context& ctx, const Tensor& z, const Tensor& observed, RandomStream rng, Tensor& y) const override {
     std::int64_t n = nc::batch_of(ctx, kModel, z, true);
@@ -79,6 +119,7 @@ class GaussianNoise final : public NoiseModel {
   double sigma_;
   Tensor host_sigma_, sigma_device_;
   std::string description_;
+  std::shared_ptr<const NoiseCovariance> covariance_;
 };
 
 }  // namespace

@@ -61,9 +61,8 @@ void check_options(const char* method, const BaselineOptions& o) {
 // against A^T W y that differencing two gradients would suffer in f32.
 class DataTerm {
  public:
-  DataTerm(Context& ctx, const Likelihood& likelihood, const Tensor& y) : lik_(likelihood), y_(y) {
-    quadratic_ = likelihood.op().is_linear() &&
-                 likelihood.noise().gaussian_variance(ctx, likelihood.op().output().shape).defined();
+  DataTerm(const Likelihood& likelihood, const Tensor& y) : lik_(likelihood), y_(y) {
+    quadratic_ = likelihood.op().is_linear() && likelihood.noise().gaussian_covariance();
   }
   bool quadratic() const { return quadratic_; }
 
@@ -213,8 +212,8 @@ void expect_linear(const char* method, const Likelihood& likelihood) {
     throw ArgumentError(cat(method, ": needs a linear operator; '", likelihood.op().describe(), "' is not"));
 }
 
-void expect_gaussian(Context& ctx, const char* method, const Likelihood& likelihood) {
-  if (!likelihood.noise().gaussian_variance(ctx, likelihood.op().output().shape).defined())
+void expect_gaussian(const char* method, const Likelihood& likelihood) {
+  if (!likelihood.noise().gaussian_covariance())
     throw ArgumentError(cat(method, ": needs Gaussian noise; '", likelihood.noise().describe(), "' is not"));
 }
 
@@ -234,7 +233,7 @@ Tensor map_tikhonov(Context& ctx, const Likelihood& likelihood, const Tensor& y,
   check_options(kMethod, options);
   std::int64_t n = likelihood.op().batch_of_output(ctx, y);
   if (n == 0) return likelihood.op().make_input(0, ctx.device());
-  DataTerm data(ctx, likelihood, y);
+  DataTerm data(likelihood, y);
   const Signal& in = likelihood.op().input();
   Tensor x = Tensor::zeros(batched(n, in.shape), ctx.device(), in.dtype);
   double lambda = options.lambda;
@@ -276,10 +275,10 @@ Tensor map_tv(Context& ctx, const Likelihood& likelihood, const Tensor& y, const
   if (in.shape.rank() != 3 || in.dtype != DType::f32)
     throw ShapeError(cat(kMethod, ": total variation needs real images (C, H, W); the operator's input is ", in.str()));
   expect_linear(kMethod, likelihood);
-  expect_gaussian(ctx, kMethod, likelihood);
+  expect_gaussian(kMethod, likelihood);
   std::int64_t n = likelihood.op().batch_of_output(ctx, y);
   if (n == 0) return likelihood.op().make_input(0, ctx.device());
-  DataTerm data(ctx, likelihood, y);
+  DataTerm data(likelihood, y);
   double tau, sigma;
   if (options.step > 0) {
     tau = options.step, sigma = 1 / (16 * tau);
@@ -329,7 +328,7 @@ Tensor pnp_admm(Context& ctx, const Denoiser& prior, const Likelihood& likelihoo
   std::int64_t n = likelihood.op().batch_of_output(ctx, y);
   if (n == 0) return likelihood.op().make_input(0, ctx.device());
   double t = time_of_noise_level(prior.process(), options.noise_level), a = prior.process().alpha(t), rho = options.rho;
-  DataTerm data(ctx, likelihood, y);
+  DataTerm data(likelihood, y);
   Device dev = ctx.device();
   Shape shape = batched(n, likelihood.op().input().shape);
   Tensor x = Tensor::zeros(shape, dev), z = Tensor::zeros(shape, dev), u = Tensor::zeros(shape, dev);
@@ -385,7 +384,7 @@ Tensor red(Context& ctx, const Denoiser& prior, const Likelihood& likelihood, co
   std::int64_t n = likelihood.op().batch_of_output(ctx, y);
   if (n == 0) return likelihood.op().make_input(0, ctx.device());
   double t = time_of_noise_level(prior.process(), options.noise_level), a = prior.process().alpha(t), lambda = options.lambda;
-  DataTerm data(ctx, likelihood, y);
+  DataTerm data(likelihood, y);
   Device dev = ctx.device();
   Shape shape = batched(n, likelihood.op().input().shape);
   Tensor x = Tensor::zeros(shape, dev), scaled = Tensor::zeros(shape, dev), denoised = Tensor::zeros(shape, dev);

@@ -62,15 +62,15 @@ std::vector<double> curvature(Context& ctx, const Likelihood& lik, const Tensor&
 
 }  // namespace
 
-std::string daps_unsupported(Context& ctx, const Likelihood& lik) {
-  if (!lik.noise().gaussian_variance(ctx, lik.op().output().shape).defined())
+std::string daps_unsupported(const Likelihood& lik) {
+  if (!lik.noise().gaussian_covariance())
     return cat("noise '", lik.noise().describe(), "' is not Gaussian; DAPS's Langevin step size comes from the curvature of a Gaussian likelihood");
   return {};
 }
 
 Tensor sample_daps(Context& ctx, const Denoiser& prior, const Likelihood& lik, const Tensor& y, const DapsOptions& o,
                    const SamplerOptions& sampler, std::int64_t count, std::uint64_t seed, std::int64_t first_index, const StepHook& hook) {
-  if (const std::string why = daps_unsupported(ctx, lik); !why.empty()) throw ArgumentError(cat(kName, ": ", why));
+  if (const std::string why = daps_unsupported(lik); !why.empty()) throw ArgumentError(cat(kName, ": ", why));
   if (o.langevin_steps < 1) throw ArgumentError(cat(kName, ": langevin steps must be at least 1, not ", o.langevin_steps));
   if (!(o.lr > 0 && o.lr <= 1)) throw ArgumentError(cat(kName, ": lr must lie in (0, 1], not ", o.lr));
   if (o.ode_steps < 1) throw ArgumentError(cat(kName, ": ode steps must be at least 1, not ", o.ode_steps));

@@ -32,7 +32,7 @@ struct DapsOptions {
 };
 
 // Empty when DAPS can run on this likelihood, else why not (for refusals).
-std::string daps_unsupported(Context& ctx, const Likelihood& likelihood);
+std::string daps_unsupported(const Likelihood& likelihood);
 
 // For y (count, output...), one observation per sample, on the grid of sampler.steps; noise keyed as
 // sample()'s by (seed, step id, first_index + i). The hook sees each step with x0 = the Langevin sample.

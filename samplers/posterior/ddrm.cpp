@@ -28,7 +28,8 @@ NoiseLevel noise_level(Context& ctx, const Likelihood& likelihood) {
   const std::string noise = likelihood.noise().describe();
   Tensor variance = likelihood.noise().gaussian_variance(ctx, op.output().shape);
   if (!variance.defined())
-    return {0, cat("noise '", noise, "' is not Gaussian; DDRM and DDNM need Gaussian noise with one standard deviation")};
+    return {0, independent_gaussian_refusal(ctx, likelihood.noise(), op.output().shape,
+                                            "DDRM and DDNM need Gaussian noise with one standard deviation")};
   ctx.synchronize();
   const std::vector<float> v = variance.to_vector<float>();
   std::vector<float> seen(v.size(), 1.0f);

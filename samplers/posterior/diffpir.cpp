@@ -15,10 +15,10 @@ namespace {
 constexpr const char* kName = "diffpir";
 }  // namespace
 
-std::string diffpir_unsupported(Context& ctx, const Likelihood& lik) {
+std::string diffpir_unsupported(const Likelihood& lik) {
   if (!lik.op().is_linear())
     return cat("operator '", lik.op().describe(), "' is nonlinear; DiffPIR's data step is the proximal map of a linear Gaussian likelihood");
-  if (!lik.noise().gaussian_variance(ctx, lik.op().output().shape).defined())
+  if (!lik.noise().gaussian_covariance())
     return cat("noise '", lik.noise().describe(), "' is not Gaussian; DiffPIR's data step is the proximal map of a Gaussian likelihood");
   return {};
 }
@@ -26,7 +26,7 @@ std::string diffpir_unsupported(Context& ctx, const Likelihood& lik) {
 Tensor sample_diffpir(Context& ctx, const Denoiser& prior, const Likelihood& lik, const Tensor& y, const DiffpirOptions& o,
                       const SamplerOptions& sampler, std::int64_t count, std::uint64_t seed, std::int64_t first_index,
                       const StepHook& hook) {
-  if (const std::string why = diffpir_unsupported(ctx, lik); !why.empty()) throw ArgumentError(cat(kName, ": ", why));
+  if (const std::string why = diffpir_unsupported(lik); !why.empty()) throw ArgumentError(cat(kName, ": ", why));
   if (!(o.lambda > 0) || !std::isfinite(o.lambda)) throw ArgumentError(cat(kName, ": lambda must be positive and finite, not ", o.lambda));
   if (!(o.zeta >= 0 && o.zeta <= 1)) throw ArgumentError(cat(kName, ": zeta must lie in [0, 1], not ", o.zeta));
   if (lik.op().batch_of_output(ctx, y) != count)
@@ -37,10 +37,11 @@ Tensor sample_diffpir(Context& ctx, const Denoiser& prior, const Likelihood& lik
   data_step.covariance = "sigma_t";
   data_step.sigma_t_factor = 1.0 / o.lambda;
   data_step.krylov = o.krylov;
+  // That denoiser lives only inside this call, so it borrows the prior and the operator (no-op deleters)
+  // rather than asking every caller for shared ownership.
   std::shared_ptr<const Denoiser> borrowed(&prior, [](const Denoiser*) {});
   auto shared_op = std::shared_ptr<const Operator>(&lik.op(), [](const Operator*) {});
-  const std::unique_ptr<Denoiser> consistent =
-      make_mmps_denoiser(borrowed, shared_op, lik.noise().gaussian_variance(ctx, lik.op().output().shape), y, data_step);
+  const std::unique_ptr<Denoiser> consistent = make_mmps_denoiser(borrowed, shared_op, ctx, lik.noise(), y, data_step);
 
   MethodLoop loop(ctx, prior.process(), sampler, count, seed, first_index, kName);
   Tensor x = loop.initial_draw(prior.item_shape());

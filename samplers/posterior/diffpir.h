@@ -31,7 +31,7 @@ struct DiffpirOptions {
 };
 
 // Empty when DiffPIR can run on this likelihood, else why not (for refusals).
-std::string diffpir_unsupported(Context& ctx, const Likelihood& likelihood);
+std::string diffpir_unsupported(const Likelihood& likelihood);
 
 // Like sample() (sampler.h) on the time grid of sampler.steps, for y (count, output...), one observation
 // per sample; the noise of sample i is keyed by (seed, step, first_index + i). The hook sees each step

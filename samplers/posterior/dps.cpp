@@ -22,10 +22,11 @@ struct Distance {
   CountModel counts;
 };
 
-Distance distance_of(Context& ctx, const Likelihood& lik) {
+Distance distance_of(const Likelihood& lik) {
   const NoiseModel& noise = lik.noise();
-  // Gaussian models are the ones that report a variance (whatever their description says).
-  if (noise.gaussian_variance(ctx, lik.op().output().shape).defined()) return {};
+  // Every Gaussian model, diagonal or correlated, reports its covariance; the distance is DPS's plain
+  // |y - A(x0)| for all of them (dps.h).
+  if (noise.gaussian_covariance()) return {};
   Distance d;
   if (!noise.count_model(d.counts)) throw ArgumentError(cat(kName, ": needs Gaussian, Poisson or Binomial noise, not '", noise.describe(), "'"));
   d.kind = d.counts.law.family == CountFamily::poisson ? Distance::Kind::poisson : Distance::Kind::binomial;
@@ -170,7 +171,7 @@ class LinearizingDenoiser final : public Denoiser {
 }  // namespace
 
 std::vector<double> dps_distance(Context& ctx, const Likelihood& likelihood, const Tensor& y, const Tensor& x0) {
-  return distance_and_gradient(ctx, likelihood, distance_of(ctx, likelihood), y, x0, nullptr);
+  return distance_and_gradient(ctx, likelihood, distance_of(likelihood), y, x0, nullptr);
 }
 
 std::vector<double> dps_gradient(Context& ctx, const Denoiser& prior, const DenoiserLinearization& lin, const Tensor& x0,
@@ -178,7 +179,7 @@ std::vector<double> dps_gradient(Context& ctx, const Denoiser& prior, const Deno
   const Operator& op = likelihood.op();
   const std::int64_t n = check_pair(ctx, likelihood, y, x0);
   Tensor dz = op.make_output(n, ctx.device()), dx0 = op.make_input(n, ctx.device());
-  std::vector<double> d = distance_and_gradient(ctx, likelihood, distance_of(ctx, likelihood), y, x0, &dz);
+  std::vector<double> d = distance_and_gradient(ctx, likelihood, distance_of(likelihood), y, x0, &dz);
   op.vjp(ctx, x0, dz, dx0);
   prior.vjp(ctx, lin, dx0, grad);
   return d;
@@ -198,7 +199,7 @@ Tensor sample_dps(Context& ctx, const Denoiser& prior, const Likelihood& likelih
     throw ShapeError(cat(kName, ": y has ", y.dim(0), " observations, ", y.shape().str(), ", but ", count,
                          " samples are drawn (one observation each)"));
   likelihood.validate(ctx, y, "dps: y");
-  const Distance kind = distance_of(ctx, likelihood);
+  const Distance kind = distance_of(likelihood);
 
   LinearizingDenoiser wrapped(prior);
   StepHook pin = [&](const StepInfo& info) {

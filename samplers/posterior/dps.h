@@ -8,7 +8,9 @@
 // entries only (Operator::observed), complex entries counting as their real and imaginary parts:
 //
 //   Gaussian noise   d = |y - z|                         z = A(x0): the norm, not its square, as the
-//                                                        reference code (torch.linalg.norm, autograd)
+//                                                        reference code (torch.linalg.norm, autograd);
+//                                                        correlated noise too (Sigma_y enters only
+//                                                        through zeta, as in the paper)
 //   Poisson noise    d = |(y - mu(z)) / sqrt(y + 1)|     mu = scale g(z), the expected counts
 //
 // The paper's appendix weighs the Poisson residual by Lambda = diag(1 / 2y), a Gaussian of variance y

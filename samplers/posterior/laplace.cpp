@@ -7,10 +7,8 @@
 
 #include "runtime/error.h"
 #include "samplers/gaussian_prior_matrix.h"
+#include "samplers/linalg/cholesky.h"
 
-extern "C" void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info, std::size_t uplo_len);
-extern "C" void dpotrs_(const char* uplo, const int* n, const int* nrhs, const double* a, const int* lda, double* b,
-                        const int* ldb, int* info, std::size_t uplo_len);
 
 namespace tweedie::samplers {
 namespace {
@@ -64,6 +62,8 @@ std::string laplace_unsupported(const GaussianDenoiser& prior, const Likelihood&
     return cat("the operator has ", outputs, " real outputs per item, above the dense limit of ", kMaxLaplaceOutputs);
   if (likelihood.noise().count_model(count)) return "";
   if (likelihood.noise().gaussian_variance(probe, op.output().shape).defined()) return "";
+  if (likelihood.noise().gaussian_covariance())
+    return cat("the noise model '", likelihood.noise().describe(), "' has correlated entries; the whitened problem takes a diagonal Sigma_y");
   return cat("the noise model '", likelihood.noise().describe(), "' is neither Gaussian nor a count model");
 }
 
@@ -154,8 +154,8 @@ LaplaceFit fit_laplace(const WhitenedProblem& p, const double* y, int max_iterat
   auto objective = [&](const std::vector<double>& w, const std::vector<double>& zw) {
     return log_likelihood_kernel(p, y, zw.data()) - 0.5 * cblas_ddot(d, w.data(), 1, w.data(), 1);
   };
-  // P = I + B^T diag(h) B at w (lower triangle of the row-major array, which LAPACK reads as the
-  // upper triangle of the same symmetric matrix), factored in place; also the score at z.
+  // P = I + B^T diag(h) B at w (lower triangle of the row-major array), factored in place
+  // (linalg/cholesky.h); also the score at z.
   auto factor_precision = [&](const std::vector<double>& zw) {
     for (std::int64_t e = 0; e < p.outputs; ++e) {
       EntryTerms t = p.observed[std::size_t(e)] != 0 ? entry_terms(p, e, y[e], zw[std::size_t(e)]) : EntryTerms{};
@@ -166,9 +166,8 @@ LaplaceFit fit_laplace(const WhitenedProblem& p, const double* y, int max_iterat
     std::fill(precision.begin(), precision.end(), 0.0);
     for (int i = 0; i < d; ++i) precision[std::size_t(i) * std::size_t(d) + std::size_t(i)] = 1;
     cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, d, k, 1.0, weighted.data(), d, 1.0, precision.data(), d);
-    int info = 0;
-    dpotrf_("U", &d, precision.data(), &d, &info, 1);
-    if (info != 0) throw BackendError(cat("laplace: LAPACK dpotrf failed (info ", info, ") on I + B^T H B"));
+    if (const std::int64_t pivot = cholesky_in_place(precision, d); pivot >= 0)
+      throw BackendError(cat("laplace: the Cholesky factorization of I + B^T H B failed at pivot ", pivot));
   };
 
   measurement(fit.mode, z);
@@ -178,9 +177,7 @@ LaplaceFit fit_laplace(const WhitenedProblem& p, const double* y, int max_iterat
     // gradient = B^T r - w; then the Newton direction P^-1 gradient.
     gradient = fit.mode;
     cblas_dgemv(CblasRowMajor, CblasTrans, k, d, 1.0, p.design.data(), d, score.data(), 1, -1.0, gradient.data(), 1);
-    int one = 1, info = 0;
-    dpotrs_("U", &d, &one, precision.data(), &d, gradient.data(), &d, &info, 1);
-    if (info != 0) throw BackendError(cat("laplace: LAPACK dpotrs failed (info ", info, ")"));
+    cholesky_solve(precision, d, gradient.data());
     // Backtracking: halve the step until the log posterior does not fall (the Newton step is an ascent
     // direction, so a small enough one rises unless w is already the mode to rounding).
     double step = 1, largest = 0;
@@ -196,8 +193,7 @@ LaplaceFit fit_laplace(const WhitenedProblem& p, const double* y, int max_iterat
     }
     fit.converged = step * largest < 1e-9;
   }
-  // P at the mode, its factor as a row-major lower triangle: LAPACK's upper factor U (P = U^T U,
-  // column-major) is L = U^T read row by row.
+  // P at the mode, its factor L (P = L L^T) as a row-major lower triangle.
   factor_precision(z);
   fit.cholesky = precision;
   for (int i = 0; i < d; ++i)

@@ -33,9 +33,11 @@ bool returns_through_jacobian(CovarianceKind k) { return k == CovarianceKind::pi
 
 class MmpsDenoiser final : public PosteriorDenoiser {
  public:
-  MmpsDenoiser(std::shared_ptr<const Denoiser> prior, std::shared_ptr<const Operator> op, Tensor variance, Tensor y,
-               const MmpsOptions& options)
-      : PosteriorDenoiser(kName), prior_(std::move(prior)), op_(std::move(op)), y_(std::move(y)), options_(options) {
+  // Sigma_y is a diagonal (variance) or a map (sigma_y); exactly one is given.
+  MmpsDenoiser(std::shared_ptr<const Denoiser> prior, std::shared_ptr<const Operator> op, Tensor variance,
+               std::shared_ptr<const NoiseCovariance> sigma_y, Tensor y, const MmpsOptions& options)
+      : PosteriorDenoiser(kName), prior_(std::move(prior)), op_(std::move(op)), y_(std::move(y)), options_(options),
+        sigma_y_(std::move(sigma_y)) {
     if (!prior_) throw ArgumentError(cat(kName, ": no prior denoiser"));
     if (!op_) throw ArgumentError(cat(kName, ": no operator"));
     const std::string name = cat("operator '", op_->describe(), "'");
@@ -63,7 +65,7 @@ class MmpsDenoiser final : public PosteriorDenoiser {
     } else if (options_.covariance != "tweedie") {
       throw ArgumentError(cat(kName, ": covariance '", options_.covariance, "' is not one of tweedie, sigma_t, gaussian, pigdm, tmpd"));
     }
-    set_variance(variance);
+    if (!sigma_y_) set_variance(variance);
   }
 
   const Process& process() const override { return prior_->process(); }
@@ -90,6 +92,7 @@ class MmpsDenoiser final : public PosteriorDenoiser {
   MmpsOptions options_;
   CovarianceKind covariance_ = CovarianceKind::tweedie;
   Tensor variance_;  // Sigma_y's diagonal where observed, 1 elsewhere (output item shape, f32)
+  std::shared_ptr<const NoiseCovariance> sigma_y_;  // or Sigma_y as a map, for correlated noise
   mutable std::int64_t fallbacks_ = 0;
 };
 
@@ -119,7 +122,7 @@ void MmpsDenoiser::denoise(Context& ctx, const Tensor& xt, double t, Tensor& x0)
   const std::int64_t n = xt.dim(0);
   const Device dev = ctx.device();
   const Tensor y = observation_batch(ctx, *op_, y_, n, kName);
-  if (variance_.device() != dev)
+  if (variance_.defined() && variance_.device() != dev)
     throw DeviceError(cat(kName, ": the noise variance is on ", variance_.device().str(), " but the context runs on ", dev.str()));
   const Tensor& seen = op_->observed();
 
@@ -208,7 +211,8 @@ void MmpsDenoiser::solve(Context& ctx, const DenoiserLinearization* lin, const T
     covariance(c, xa, xv);
     op_->jvp(c, e, xv, out);
     if (seen.defined()) multiply_repeated(c, out, seen, out);
-    multiply_repeated(c, u, variance_, su);
+    if (sigma_y_) sigma_y_->apply(c, u, seen, su);
+    else multiply_repeated(c, u, variance_, su);
     if (indefinite) {
       // u^T P A V A^T P u: a PSD V never makes it negative. Negative beyond rounding (relative to |u|
       // |A V A^T u|, f32 products) and beyond a small part of the noise's u^T Sigma_y u, which it
@@ -260,7 +264,24 @@ std::int64_t mmps_fallbacks(const Denoiser& denoiser) {
 
 std::unique_ptr<Denoiser> make_mmps_denoiser(std::shared_ptr<const Denoiser> prior, std::shared_ptr<const Operator> op,
                                              Tensor noise_variance, Tensor y, const MmpsOptions& options) {
-  return std::make_unique<MmpsDenoiser>(std::move(prior), std::move(op), std::move(noise_variance), std::move(y), options);
+  return std::make_unique<MmpsDenoiser>(std::move(prior), std::move(op), std::move(noise_variance), nullptr, std::move(y), options);
+}
+
+std::unique_ptr<Denoiser> make_mmps_denoiser(std::shared_ptr<const Denoiser> prior, std::shared_ptr<const Operator> op,
+                                             std::shared_ptr<const NoiseCovariance> noise_covariance, Tensor y,
+                                             const MmpsOptions& options) {
+  if (!noise_covariance) throw ArgumentError(cat(kName, ": no noise covariance"));
+  return std::make_unique<MmpsDenoiser>(std::move(prior), std::move(op), Tensor(), std::move(noise_covariance), std::move(y), options);
+}
+
+std::unique_ptr<Denoiser> make_mmps_denoiser(std::shared_ptr<const Denoiser> prior, std::shared_ptr<const Operator> op,
+                                             Context& ctx, const NoiseModel& noise, Tensor y, const MmpsOptions& options) {
+  // Diagonal models take the one-multiply path; correlated ones their map.
+  Tensor variance = noise.gaussian_variance(ctx, op->output().shape);
+  if (variance.defined()) return make_mmps_denoiser(std::move(prior), std::move(op), std::move(variance), std::move(y), options);
+  if (!noise.gaussian_covariance())
+    throw ArgumentError(cat(kName, ": needs Gaussian noise, not '", noise.describe(), "'"));
+  return make_mmps_denoiser(std::move(prior), std::move(op), noise.gaussian_covariance(), std::move(y), options);
 }
 
 }  // namespace tweedie::samplers

@@ -30,6 +30,7 @@
 
 #include "samplers/denoiser.h"
 #include "samplers/linalg/krylov.h"
+#include "samplers/noise/noise_model.h"
 #include "samplers/operators/operator.h"
 
 namespace tweedie::samplers {
@@ -80,5 +81,14 @@ std::int64_t mmps_fallbacks(const Denoiser& denoiser);
 
 std::unique_ptr<Denoiser> make_mmps_denoiser(std::shared_ptr<const Denoiser> prior, std::shared_ptr<const Operator> op,
                                              Tensor noise_variance, Tensor y, const MmpsOptions& options);
+// The same with any Sigma_y, diagonal or correlated, as a map (NoiseModel::gaussian_covariance): each
+// of the k products then also applies Sigma_y, which for correlated noise runs on the host in double.
+std::unique_ptr<Denoiser> make_mmps_denoiser(std::shared_ptr<const Denoiser> prior, std::shared_ptr<const Operator> op,
+                                             std::shared_ptr<const NoiseCovariance> noise_covariance, Tensor y,
+                                             const MmpsOptions& options);
+// The same for a Gaussian noise model: its diagonal when it has one, its map otherwise (ArgumentError
+// for non-Gaussian models).
+std::unique_ptr<Denoiser> make_mmps_denoiser(std::shared_ptr<const Denoiser> prior, std::shared_ptr<const Operator> op,
+                                             Context& ctx, const NoiseModel& noise, Tensor y, const MmpsOptions& options);
 
 }  // namespace tweedie::samplers

@@ -38,27 +38,54 @@ Tensor mask_of(Context& ctx, const Operator& op) {
 
 }  // namespace
 
-std::string repaint_unsupported(Context& ctx, const Likelihood& lik) {
-  if (dynamic_cast<const StackedOperator*>(&lik.op()))
-    return cat("operator '", lik.op().describe(), "' differs per observation, which RePaint does not handle yet");
-  if (!mask_of(ctx, lik.op()).defined())
-    return cat("operator '", lik.op().describe(), "' is not a 0/1 mask; RePaint replaces the measured pixels and needs inpainting");
+namespace {
+
+// What RePaint needs of a likelihood, found once: the 0/1 mask and y's noise variance, or why not.
+struct RepaintSetup {
+  Tensor mask;
+  double var_y = 0;
+  std::string unsupported;
+};
+
+RepaintSetup repaint_setup(Context& ctx, const Likelihood& lik) {
+  RepaintSetup r;
+  if (dynamic_cast<const StackedOperator*>(&lik.op())) {
+    r.unsupported = cat("operator '", lik.op().describe(), "' differs per observation, which RePaint does not handle yet");
+    return r;
+  }
+  r.mask = mask_of(ctx, lik.op());
+  if (!r.mask.defined()) {
+    r.unsupported = cat("operator '", lik.op().describe(), "' is not a 0/1 mask; RePaint replaces the measured pixels and needs inpainting");
+    return r;
+  }
   const Tensor v = lik.noise().gaussian_variance(ctx, lik.op().output().shape);
-  if (!v.defined()) return cat("noise '", lik.noise().describe(), "' is not Gaussian; RePaint noises y to each step's level");
+  if (!v.defined()) {
+    r.unsupported = independent_gaussian_refusal(ctx, lik.noise(), lik.op().output().shape, "RePaint noises y to each step's level");
+    return r;
+  }
   const std::vector<float> var = v.to_vector<float>();
   for (float e : var)
-    if (e != var[0]) return cat("noise '", lik.noise().describe(), "' has a variance that differs between pixels; RePaint takes one sigma");
-  return {};
+    if (e != var[0]) {
+      r.unsupported = cat("noise '", lik.noise().describe(), "' has a variance that differs between pixels; RePaint takes one sigma");
+      return r;
+    }
+  r.var_y = double(var[0]);
+  return r;
 }
+
+}  // namespace
+
+std::string repaint_unsupported(Context& ctx, const Likelihood& lik) { return repaint_setup(ctx, lik).unsupported; }
 
 Tensor sample_repaint(Context& ctx, const Denoiser& prior, const Likelihood& lik, const Tensor& y, const RepaintOptions& o,
                       const SamplerOptions& sampler, std::int64_t count, std::uint64_t seed, std::int64_t first_index, const StepHook& hook) {
-  if (const std::string why = repaint_unsupported(ctx, lik); !why.empty()) throw ArgumentError(cat(kName, ": ", why));
+  const RepaintSetup setup = repaint_setup(ctx, lik);
+  if (!setup.unsupported.empty()) throw ArgumentError(cat(kName, ": ", setup.unsupported));
   if (o.resamples < 1) throw ArgumentError(cat(kName, ": resamples must be at least 1, not ", o.resamples));
   if (lik.op().batch_of_output(ctx, y) != count)
     throw ShapeError(cat(kName, ": y has ", y.dim(0), " observations for ", count, " samples"));
-  const Tensor mask = mask_of(ctx, lik.op());
-  const double var_y = double(lik.noise().gaussian_variance(ctx, lik.op().output().shape).to_vector<float>()[0]);
+  const Tensor& mask = setup.mask;
+  const double var_y = setup.var_y;
   Tensor unmask = Tensor::empty(mask.shape(), ctx.device());
   fill(ctx, unmask, 1.0f);
   axpby(ctx, -1.0f, mask, 1.0f, unmask);

@@ -72,7 +72,7 @@ void check_solve_problem(Context& ctx, const SolveOptions& o, const SolveProblem
   const bool counts = has_counts(*p.noise);
   const std::string& kind = posterior_kind(o);
   if (kind == "mmps") {
-    if (!counts && !p.noise->gaussian_variance(ctx, p.op->output().shape).defined())
+    if (!counts && !p.noise->gaussian_covariance())
       throw ArgumentError(cat(what, " needs Gaussian, Poisson or Binomial noise, not ", p.noise->describe(),
                               rmp ? "; --guidance plugin handles any noise model" : "; --method dps handles any noise model"));
     if (rmp && !p.op->is_linear())
@@ -83,14 +83,14 @@ void check_solve_problem(Context& ctx, const SolveOptions& o, const SolveProblem
     throw ArgumentError(cat(what, " is for count data (Poisson or Binomial noise), not ", p.noise->describe(),
                             rmp ? "; use --guidance mmps for Gaussian noise" : "; use --method mmps for Gaussian noise"));
   if (o.method == "pigdm" || o.method == "tmpd") {
-    if (!p.noise->gaussian_variance(ctx, p.op->output().shape).defined())
+    if (!p.noise->gaussian_covariance())
       throw ArgumentError(cat(what, " needs Gaussian noise, not ", p.noise->describe(), "; --method dps handles any noise model"));
   }
   {
     const Likelihood lik(p.op, p.noise);
     std::string why;
-    if (o.method == "diffpir") why = diffpir_unsupported(ctx, lik);
-    if (o.method == "daps") why = daps_unsupported(ctx, lik);
+    if (o.method == "diffpir") why = diffpir_unsupported(lik);
+    if (o.method == "daps") why = daps_unsupported(lik);
     if (o.method == "tds") why = tds_unsupported(ctx, lik);
     if (o.method == "ddrm" || o.method == "ddnm") why = ddrm_unsupported(lik);
     if (o.method == "repaint") why = repaint_unsupported(ctx, lik);
@@ -116,7 +116,7 @@ Tensor solve_rows(Context& ctx, const SolveOptions& o, const SolveProblem& p, st
       c.seed = o.seed;
       return make_count_posterior(p.prior, op, p.noise, y, c);
     }
-    if (moment_method(kind)) return make_mmps_denoiser(p.prior, op, p.noise->gaussian_variance(ctx, op->output().shape), y, moment_options(o));
+    if (moment_method(kind)) return make_mmps_denoiser(p.prior, op, ctx, *p.noise, y, moment_options(o));
     return make_guided_denoiser(ctx, p.prior, std::make_shared<Likelihood>(likelihood), y, o.gamma);
   };
   auto count_fallbacks = [&](const Denoiser& d) {

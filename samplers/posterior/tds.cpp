@@ -203,10 +203,8 @@ std::string tds_unsupported(Context& ctx, const Likelihood& likelihood) {
     return cat(operator_name(op), " is nonlinear; the twisting function needs a linear operator (DPS takes this one)");
   if (dynamic_cast<const StackedOperator*>(&op))
     return cat(operator_name(op), " holds one operator per observation; run each observation with its own operator");
-  // Gaussian noise models are the ones that report a variance.
-  if (!likelihood.noise().gaussian_variance(ctx, op.output().shape).defined())
-    return cat("noise '", likelihood.noise().describe(), "' is not Gaussian; the twisting function needs Gaussian noise");
-  return {};
+  return independent_gaussian_refusal(ctx, likelihood.noise(), op.output().shape,
+                                      "the twisting function is built for a diagonal Sigma_y");
 }
 
 std::vector<double> tds_twist(Context& ctx, const Denoiser& prior, const Likelihood& likelihood, const Tensor& y,

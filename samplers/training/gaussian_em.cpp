@@ -8,6 +8,7 @@
 #include "kernels/fft.h"
 #include "kernels/random.h"
 #include "runtime/error.h"
+#include "samplers/linalg/cholesky.h"
 #include "samplers/operators/stacked_operator.h"
 
 namespace tweedie::samplers {
@@ -303,38 +304,6 @@ DenseRows dense_rows(Context& ctx, const Observations& o) {
   return rows;
 }
 
-// In-place Cholesky G = L L^T of an n x n symmetric positive definite matrix; returns log det G.
-double cholesky(std::vector<double>& g, std::int64_t n) {
-  double log_det = 0;
-  for (std::int64_t j = 0; j < n; ++j) {
-    double s = g[std::size_t(j * n + j)];
-    for (std::int64_t p = 0; p < j; ++p) s -= g[std::size_t(j * n + p)] * g[std::size_t(j * n + p)];
-    if (!(s > 0)) throw NumericError("Gaussian EM: Sigma + A S A^T is not positive definite (a noise variance of 0?)");
-    const double l = std::sqrt(s);
-    g[std::size_t(j * n + j)] = l;
-    log_det += 2 * std::log(l);
-    for (std::int64_t i = j + 1; i < n; ++i) {
-      double t = g[std::size_t(i * n + j)];
-      for (std::int64_t p = 0; p < j; ++p) t -= g[std::size_t(i * n + p)] * g[std::size_t(j * n + p)];
-      g[std::size_t(i * n + j)] = t / l;
-    }
-  }
-  return log_det;
-}
-// Solves L L^T x = b in place.
-void cholesky_solve(const std::vector<double>& l, std::int64_t n, double* b) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    double s = b[i];
-    for (std::int64_t p = 0; p < i; ++p) s -= l[std::size_t(i * n + p)] * b[p];
-    b[i] = s / l[std::size_t(i * n + i)];
-  }
-  for (std::int64_t i = n - 1; i >= 0; --i) {
-    double s = b[i];
-    for (std::int64_t p = i + 1; p < n; ++p) s -= l[std::size_t(p * n + i)] * b[p];
-    b[i] = s / l[std::size_t(i * n + i)];
-  }
-}
-
 struct DensePass {
   std::vector<double> log_evidence, sum_mean, sum_second;  // sum_second: d x d, sum of C_i + m_i m_i^T
 };
@@ -363,7 +332,9 @@ DensePass dense_pass(const Observations& o, const DenseRows& rows, const std::ve
       }
       for (std::int64_t v = 0; v < d; ++v) r[std::size_t(c)] -= a[std::size_t(c * d + v)] * mean[std::size_t(v)];
     }
-    const double log_det = cholesky(g, k);
+    if (cholesky_in_place(g, k) >= 0)
+      throw NumericError("Gaussian EM: Sigma + A S A^T is not positive definite (a noise variance of 0?)");
+    const double log_det = cholesky_log_det(g, k);
     std::vector<double> v = r;
     cholesky_solve(g, k, v.data());
     double quad = 0;

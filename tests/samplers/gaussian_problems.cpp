@@ -17,10 +17,18 @@ using Cov = GaussianPrior::Covariance;
 
 Gaussian condition(const Matrix& s, const std::vector<double>& mu, const Matrix& h, const std::vector<double>& o,
                    const std::vector<double>& noise) {
+  const auto k = std::int64_t(o.size());
+  Matrix r(std::size_t(k * k), 0.0);
+  for (std::int64_t i = 0; i < k; ++i) r[std::size_t(i * k + i)] = noise[std::size_t(i)];
+  return condition_correlated(s, mu, h, o, r);
+}
+
+Gaussian condition_correlated(const Matrix& s, const std::vector<double>& mu, const Matrix& h, const std::vector<double>& o,
+                              const Matrix& noise) {
   const auto d = std::int64_t(mu.size()), k = std::int64_t(o.size());
   const Matrix hs = multiply_dense(h, s, k, d, d);  // H S (k x d)
   Matrix g = multiply_dense(hs, transpose_dense(h, k, d), k, d, k);
-  for (std::int64_t i = 0; i < k; ++i) g[i * k + i] += noise[std::size_t(i)];
+  for (std::int64_t i = 0; i < k * k; ++i) g[std::size_t(i)] += noise[std::size_t(i)];
   std::vector<double> r = o;
   const std::vector<double> hmu = multiply_dense(h, mu, k, d, 1);
   for (std::int64_t i = 0; i < k; ++i) r[std::size_t(i)] -= hmu[std::size_t(i)];
@@ -179,6 +187,43 @@ double denoiser_error(const Problem& pb, const Denoiser& d, const DenoiserRefere
     worst = std::max(worst, max_relative_error(got, all));
   }
   return worst;
+}
+
+MomentError moment_error(const std::vector<double>& x, const Gaussian& p, std::int64_t d) {
+  const auto n = std::int64_t(x.size()) / d;
+  std::vector<double> m(std::size_t(d), 0.0);
+  for (std::int64_t r = 0; r < n; ++r)
+    for (std::int64_t i = 0; i < d; ++i) m[std::size_t(i)] += x[std::size_t(r * d + i)] / double(n);
+  MomentError e;
+  double diff = 0, norm = 0;
+  for (std::int64_t i = 0; i < d; ++i) {
+    e.mean += std::pow(m[std::size_t(i)] - p.mean[std::size_t(i)], 2) / p.cov[std::size_t(i * d + i)] / double(d);
+    for (std::int64_t j = 0; j < d; ++j) {
+      double c = 0;
+      for (std::int64_t r = 0; r < n; ++r)
+        c += (x[std::size_t(r * d + i)] - m[std::size_t(i)]) * (x[std::size_t(r * d + j)] - m[std::size_t(j)]) / double(n - 1);
+      diff += std::pow(c - p.cov[std::size_t(i * d + j)], 2), norm += std::pow(p.cov[std::size_t(i * d + j)], 2);
+    }
+  }
+  e.mean = std::sqrt(e.mean);
+  e.cov = std::sqrt(diff / norm);
+  return e;
+}
+
+std::vector<double> exact_draws(const Gaussian& p, std::int64_t d, std::int64_t n, std::uint64_t seed) {
+  const SymmetricEigen e = symmetric_eigen(p.cov, d);
+  const std::vector<double> z = uniform(std::size_t(n * d * 2), seed, 1e-12, 1.0);
+  std::vector<double> x(std::size_t(n * d));
+  for (std::int64_t r = 0; r < n; ++r)
+    for (std::int64_t k = 0; k < d; ++k) {
+      // Box-Muller on two uniforms
+      const double u1 = z[std::size_t(2 * (r * d + k))], u2 = z[std::size_t(2 * (r * d + k) + 1)];
+      const double g = std::sqrt(-2 * std::log(u1)) * std::cos(2 * std::numbers::pi * u2) * std::sqrt(std::max(e.values[std::size_t(k)], 0.0));
+      for (std::int64_t i = 0; i < d; ++i) x[std::size_t(r * d + i)] += g * e.vectors[std::size_t(k * d + i)];
+    }
+  for (std::int64_t r = 0; r < n; ++r)
+    for (std::int64_t i = 0; i < d; ++i) x[std::size_t(r * d + i)] += p.mean[std::size_t(i)];
+  return x;
 }
 
 MmpsOptions converged(const Problem& pb, const std::string& solver) {

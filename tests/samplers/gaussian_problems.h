@@ -28,6 +28,9 @@ struct Gaussian {
 //   mean = mu + S H^T G^{-1} (o - H mu),  cov = S - S H^T G^{-1} H S,  G = H S H^T + diag(noise).
 Gaussian condition(const Matrix& s, const std::vector<double>& mu, const Matrix& h, const std::vector<double>& o,
                    const std::vector<double>& noise);
+// The same with correlated noise, e ~ N(0, noise), noise a k x k covariance.
+Gaussian condition_correlated(const Matrix& s, const std::vector<double>& mu, const Matrix& h, const std::vector<double>& o,
+                              const Matrix& noise);
 
 // A posterior problem: a Gaussian prior with its dense covariance, an operator with its matrix on the
 // measured entries (rows over the real and imaginary parts of complex outputs), and one observation.
@@ -57,6 +60,15 @@ Gaussian exact_posterior(const Problem& pb);
 // double) at t = 0.05, 0.3, 0.6, 0.9 on a batch of three x_t; by default want is exact_denoiser.
 using DenoiserReference = std::function<std::vector<double>(const std::vector<double>& xt, double alpha, double sigma)>;
 double denoiser_error(const Problem& pb, const samplers::Denoiser& d, const DenoiserReference& want = {});
+
+// The moments of n samples (rows of d) against N(mean, cov): the root mean square over coordinates of
+// the mean error in posterior standard deviations, and the relative Frobenius error of the covariance.
+struct MomentError {
+  double mean = 0, cov = 0;
+};
+MomentError moment_error(const std::vector<double>& x, const Gaussian& p, std::int64_t d);
+// n exact draws from N(mean, cov) in double: the Monte-Carlo floor of moment_error at this n.
+std::vector<double> exact_draws(const Gaussian& p, std::int64_t d, std::int64_t n, std::uint64_t seed);
 
 // MMPS options whose CG solve converges to rounding on this problem.
 samplers::MmpsOptions converged(const Problem& pb, const std::string& solver = "cg");

@@ -122,4 +122,16 @@ MixtureReference make_mixture_reference(const MixtureProblem& p, std::int64_t n)
   return r;
 }
 
+std::size_t held_out_choice(std::size_t values, int instances, int held_out, const std::function<double(std::size_t v, int j)>& score) {
+  std::size_t best = 0;
+  double best_score = INFINITY;
+  for (std::size_t v = 0; v < values; ++v) {
+    double total = 0;
+    for (int j = 0; j < instances; ++j)
+      if (j != held_out || instances == 1) total += score(v, j);
+    if (total < best_score) best_score = total, best = v;
+  }
+  return best;
+}
+
 }  // namespace tweedie::test

@@ -3,6 +3,7 @@
 // random matrix A (m x d, N(0, 2/d) entries), a truth drawn from the prior, y = A x* + sigma_y n, and
 // the exact posterior, again a mixture (each component conditioned on y, reweighted by its evidence).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -36,5 +37,10 @@ MixtureReference make_mixture_reference(const MixtureProblem& p, std::int64_t n)
 
 // y repeated for a sampler batch of n.
 Tensor repeated_y(const MixtureProblem& p, std::int64_t n);
+
+// Held-out tuning of a step size over instances: the index v < values whose summed score(v, j) over the
+// instances j other than held_out is least; over every instance when held_out < 0 (the oracle's
+// choice) or when there is only one.
+std::size_t held_out_choice(std::size_t values, int instances, int held_out, const std::function<double(std::size_t v, int j)>& score);
 
 }  // namespace tweedie::test

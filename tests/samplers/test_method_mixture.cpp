@@ -105,14 +105,7 @@ Cell run_cell(const MixturePrior& prior, std::size_t m, double sigma_y, int budg
     Score total;
     std::map<double, int> picked;
     for (int i = 0; i < instances; ++i) {
-      std::size_t best = 0;
-      double best_sw = 1e300;
-      for (std::size_t v = 0; v < values.size(); ++v) {
-        double sw = 0;
-        for (int j = 0; j < instances; ++j)
-          if (j != i || instances == 1) sw += runs[v][std::size_t(j)].sw;
-        if (sw < best_sw) best_sw = sw, best = v;
-      }
+      const std::size_t best = test::held_out_choice(values.size(), instances, i, [&](std::size_t v, int j) { return runs[v][std::size_t(j)].sw; });
       ++picked[values[best]];
       const Score& s = runs[best][std::size_t(i)];
       if (s.diverged) {

@@ -265,49 +265,6 @@ TEST_CASE("pigdm, tmpd, diffpir and daps refuse the noise or operators they cann
 
 namespace {
 
-// The moments of n samples (rows of d) against N(mean, cov): the root mean square over coordinates of
-// the mean error in posterior standard deviations, and the relative Frobenius error of the covariance.
-struct MomentError {
-  double mean = 0, cov = 0;
-};
-MomentError moment_error(const std::vector<double>& x, const Gaussian& p, std::int64_t d) {
-  const auto n = std::int64_t(x.size()) / d;
-  std::vector<double> m(std::size_t(d), 0.0);
-  for (std::int64_t r = 0; r < n; ++r)
-    for (std::int64_t i = 0; i < d; ++i) m[std::size_t(i)] += x[std::size_t(r * d + i)] / double(n);
-  MomentError e;
-  double diff = 0, norm = 0;
-  for (std::int64_t i = 0; i < d; ++i) {
-    e.mean += std::pow(m[std::size_t(i)] - p.mean[std::size_t(i)], 2) / p.cov[std::size_t(i * d + i)] / double(d);
-    for (std::int64_t j = 0; j < d; ++j) {
-      double c = 0;
-      for (std::int64_t r = 0; r < n; ++r)
-        c += (x[std::size_t(r * d + i)] - m[std::size_t(i)]) * (x[std::size_t(r * d + j)] - m[std::size_t(j)]) / double(n - 1);
-      diff += std::pow(c - p.cov[std::size_t(i * d + j)], 2), norm += std::pow(p.cov[std::size_t(i * d + j)], 2);
-    }
-  }
-  e.mean = std::sqrt(e.mean);
-  e.cov = std::sqrt(diff / norm);
-  return e;
-}
-
-// n exact draws from N(mean, cov) in double: the Monte-Carlo floor of moment_error at this n.
-std::vector<double> exact_draws(const Gaussian& p, std::int64_t d, std::int64_t n, std::uint64_t seed) {
-  const SymmetricEigen e = symmetric_eigen(p.cov, d);
-  const std::vector<double> z = test::uniform(std::size_t(n * d * 2), seed, 1e-12, 1.0);
-  std::vector<double> x(std::size_t(n * d));
-  for (std::int64_t r = 0; r < n; ++r)
-    for (std::int64_t k = 0; k < d; ++k) {
-      // Box-Muller on two uniforms
-      const double u1 = z[std::size_t(2 * (r * d + k))], u2 = z[std::size_t(2 * (r * d + k) + 1)];
-      const double g = std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2) * std::sqrt(std::max(e.values[std::size_t(k)], 0.0));
-      for (std::int64_t i = 0; i < d; ++i) x[std::size_t(r * d + i)] += g * e.vectors[std::size_t(k * d + i)];
-    }
-  for (std::int64_t r = 0; r < n; ++r)
-    for (std::int64_t i = 0; i < d; ++i) x[std::size_t(r * d + i)] += p.mean[std::size_t(i)];
-  return x;
-}
-
 // The "matrix" problem with noise variance `noise_var` and another observation, of x drawn from
 // seed (held-out tuning uses another seed than the measurement).
 Problem observe_again(Problem pb, double noise_var, std::uint64_t seed) {

@@ -10,6 +10,7 @@
 
 #include "samplers/distances.h"
 #include "samplers/mixture_fixtures.h"
+#include "samplers/mixture_problems.h"
 #include "samplers/noise/noise_model.h"
 #include "samplers/posterior/solve.h"
 #include "samplers/processes.h"
@@ -186,14 +187,7 @@ std::vector<Row> compare(const MixturePrior& prior, std::int64_t m, double sigma
       for (const Instance& in : ins) runs.back().push_back(run(in, row.method, budget, v, n));
     }
     for (int i = 0; i < instances; ++i) {
-      std::size_t best = 0;
-      double best_sw = 1e300;
-      for (std::size_t v = 0; v < runs.size(); ++v) {
-        double sw = 0;
-        for (int j = 0; j < instances; ++j)
-          if (j != i) sw += runs[v][std::size_t(j)].sw;
-        if (sw < best_sw) best_sw = sw, best = v;
-      }
+      const std::size_t best = test::held_out_choice(runs.size(), instances, i, [&](std::size_t v, int j) { return runs[v][std::size_t(j)].sw; });
       const Score& s = runs[best][std::size_t(i)];
       row.mean.sw += s.sw / instances, row.mean.weights += s.weights / instances, row.mean.calls += s.calls / instances;
     }

@@ -119,23 +119,15 @@ Cell run_cell(const MixturePrior& prior, std::size_t m, double sigma_y, int step
     if (with_k3) add_share(c.mmps3, run_mmps(p, ref, steps, 3, n), share);
     for (double zeta : kZetas) dps[std::size_t(i)].push_back(run_dps(p, ref, steps, zeta, n));
   }
-  // The zeta with the smallest mean distance over the instances in `use`.
-  auto best_zeta = [&](auto use) {
-    std::size_t best = 0;
-    double best_sw = 1e300;
-    for (std::size_t z = 0; z < kZetaCount; ++z) {
-      double sw = 0;
-      for (int i = 0; i < instances; ++i)
-        if (use(i)) sw += dps[std::size_t(i)][z].sw;
-      if (sw < best_sw) best_sw = sw, best = z;
-    }
-    return best;
+  // The zeta with the smallest mean distance over every instance (the oracle), or over the others.
+  auto best_zeta = [&](int held_out) {
+    return tweedie::test::held_out_choice(kZetaCount, instances, held_out, [&](std::size_t z, int j) { return dps[std::size_t(j)][z].sw; });
   };
-  const std::size_t oracle = best_zeta([](int) { return true; });
+  const std::size_t oracle = best_zeta(-1);
   c.zeta_oracle = kZetas[oracle];
   for (int i = 0; i < instances; ++i) {
     add_share(c.dps_oracle, dps[std::size_t(i)][oracle], share);
-    add_share(c.dps_held_out, dps[std::size_t(i)][best_zeta([i](int j) { return j != i; })], share);
+    add_share(c.dps_held_out, dps[std::size_t(i)][best_zeta(i)], share);
   }
   return c;
 }

@@ -12,6 +12,14 @@ using namespace tweedie;
 using namespace tweedie::test;
 namespace fs = std::filesystem;
 
+// The bound catches hangs; a refusal takes a fraction of it. AddressSanitizer builds run several times
+// slower, and one took 1.03 s for prior-07.h5 in a CI run that shared the machine, so they get more room.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr double kRefusalSeconds = 5.0;
+#else
+constexpr double kRefusalSeconds = 1.0;
+#endif
+
 TEST_CASE("corrupted model and prior files are refused by info and sample within a second") {
   std::vector<std::string> files;
   for (const auto& entry : fs::directory_iterator(data("hdf5-crashers")))
@@ -29,7 +37,7 @@ TEST_CASE("corrupted model and prior files are refused by info and sample within
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     CHECK(r.status == 1);  // a clean refusal: not a signal (-1), not success
     CHECK_MESSAGE(contains(r.out, "tweedie: error: " + file + ": "), r.out);
-    CHECK(seconds < 1.0);
+    CHECK(seconds < kRefusalSeconds);
     CHECK_FALSE(fs::exists(out));
   }
 }

@@ -282,3 +282,53 @@ TEST_CASE("tweedie demo: the learned prior beats zero filling and the Gaussian p
   CHECK_MESSAGE(small.status == 0, small.out);
   check_refused("demo --prior " + dir.file("prior16.h5"), dir.file("demo-mismatch"), "images (1,64,64), but --prior's are (1,16,16)");
 }
+
+TEST_CASE("tweedie simulate and solve with correlated noise: gaussian:cov=FILE and gaussian:sigma=S:factor=FILE, refusals by name") {
+  TempDir dir;
+  write_problem(dir);
+  // sr:2:avg gives 16 outputs; Sigma_y = 1e-3 I + F^T F with two sources, written as a full matrix and as its factor.
+  const std::int64_t m = 16;
+  const std::vector<double> f = as_float(uniform(std::size_t(2 * m), 70, -0.1, 0.1));
+  std::vector<float> cov(std::size_t(m * m)), factor(f.begin(), f.end()), indefinite;
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < m; ++j)
+      cov[std::size_t(i * m + j)] = float((i == j ? 1e-3 : 0.0) + f[std::size_t(i)] * f[std::size_t(j)] + f[std::size_t(m + i)] * f[std::size_t(m + j)]);
+  indefinite = cov;
+  indefinite[5 * m + 5] = -1;
+  {
+    H5File h = H5File::create(dir.file("noise.h5"));
+    h.write("cov", Tensor::from_host(std::span<const float>(cov), {m, m}));
+    h.write("factor", Tensor::from_host(std::span<const float>(factor), {2, m}));
+    h.write("indefinite", Tensor::from_host(std::span<const float>(indefinite), {m, m}));
+    h.write("small", Tensor::from_host(std::span<const float>(cov.data(), 64), {8, 8}));
+    h.commit();
+  }
+  const std::string op = " --operator sr:2:avg", full = " --noise gaussian:cov=" + dir.file("noise.h5") + "#cov";
+  const std::string low_rank = " --noise gaussian:sigma=0.0316:factor=" + dir.file("noise.h5") + "#factor";
+  for (const std::string& noise : {full, low_rank}) {
+    CAPTURE(noise);
+    const std::string y = dir.file("y.h5"), out = dir.file("post.h5");
+    Run sim = run("simulate" + op + noise + " --x " + dir.file("truth.h5") + " --seed 3 -o " + y);
+    REQUIRE_MESSAGE(sim.status == 0, sim.out);
+    for (const std::string method : {"mmps", "daps", "dps"}) {
+      CAPTURE(method);
+      Run r = run("solve --method " + method + " --prior " + dir.file("prior.h5") + " --process vp --y " + y + " --truth " +
+                  dir.file("truth.h5") + " --sampler ddpm --steps 30 --samples 4 --seed 1 -o " + out);
+      REQUIRE_MESSAGE(r.status == 0, r.out);
+      nlohmann::json metrics = last_json(r.out);
+      // simulate copies the covariance into y's file, which solve then reads.
+      CHECK(contains(metrics["noise"].get<std::string>(), noise == full ? "gaussian:cov=" + y + "#noise/cov" : ":factor=" + y + "#noise/factor"));
+      CHECK(metrics["psnr"].size() == 2);
+      for (double c : metrics["data_consistency"]) CHECK(std::isfinite(c));
+    }
+    check_refused("solve --method ddrm --prior " + dir.file("prior.h5") + " --process vp --y " + y, dir.file("out.h5"), "has correlated entries");
+  }
+  const std::string x = " --x " + dir.file("truth.h5");
+  auto refused = [&](const std::string& args, const std::string& expected) { check_refused("simulate" + x + args, dir.file("out.h5"), expected); };
+  refused(op + " --noise gaussian:cov=" + dir.file("none.h5"), "does not exist");
+  refused(op + " --noise gaussian:cov=" + dir.file("noise.h5") + "#small", "must be (16, 16)");
+  refused(op + " --noise gaussian:cov=" + dir.file("noise.h5") + "#indefinite", "not positive definite (its Cholesky pivot at entry 5");
+  refused(op + " --noise gaussian:cov=" + dir.file("noise.h5") + "#cov:sigma=0.1", "sigma= does not go with it");
+  refused(op + " --noise gaussian:sigma=0:factor=" + dir.file("noise.h5") + "#factor", "must be positive");
+  refused(" --operator mri:R=2 --noise gaussian:cov=" + dir.file("noise.h5") + "#cov", "whiten complex (multi-coil) data");
+}

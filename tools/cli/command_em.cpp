@@ -238,8 +238,10 @@ void run_em(EmFlags& f, CLI::App* cmd) {
   if (!op.is_linear()) throw ArgumentError(cat("--observations ", f.observations, ": operator '", op.describe(), "' is nonlinear; em draws its samples by MMPS, which needs a linear one"));
   Tensor variance = obs.noise.noise ? obs.noise.noise->gaussian_variance(ctx, op.output().shape) : Tensor();
   if (!variance.defined())
-    throw ArgumentError(cat("--observations ", f.observations, ": noise '", obs.noise.noise ? obs.noise.noise->describe() : "none",
-                            "'; em needs Gaussian noise (its lap 0 and MMPS are Gaussian)"));
+    throw ArgumentError(cat("--observations ", f.observations, ": ",
+                            obs.noise.noise ? samplers::independent_gaussian_refusal(ctx, *obs.noise.noise, op.output().shape,
+                                                                                     "em needs Gaussian noise with a diagonal Sigma_y (its lap 0 is Gaussian EM)")
+                                            : "noise 'none'; em needs Gaussian noise (its lap 0 and MMPS are Gaussian)"));
   Tensor truth;  // (M, item...) on the host, or undefined
   if (!f.truth.empty()) {
     truth = read_dataset("--truth", parse_dataset_ref("--truth", f.truth, "x"), Device::cpu());

@@ -134,6 +134,7 @@ Operator SPECs (x items (C,H,W) unless noted; A|B applies A, then B):
   phase[:pad=P]                              y = |F(pad(x))|, nonlinear
 Noise SPECs:
   gaussian:sigma=S|FILE   poisson:scale=S[:link=exp|softplus]   binomial:n=N|FILE[:scale=S]   none
+  gaussian:cov=FILE (Sigma_y, M x M)   gaussian:sigma=S|FILE:factor=FILE (diag(S^2) + F^T F, F R x M)
 FILE is FILE, FILE#DATASET, or #DATASET of the HDF5 file the spec came from. A SPEC may also be a JSON
 file or inline JSON ({"kind": "sr", "args": [4]}), or an HDF5 file with a root attribute operator/noise
 (an observation file from tweedie simulate).)";
