@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <numbers>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -332,6 +333,58 @@ Tensor kspace_mask(Stage& s, const std::string& ref, std::int64_t h, std::int64_
   return m;
 }
 
+// mri:traj=radial|spiral|FILE: non-Cartesian k-space by the NUFFT. The trajectory's size comes from
+// spokes= / interleaves= or from R=, the acceleration against a fully sampled one (pi N / 2 spokes,
+// N / (2 turns) interleaves, N = max(H, W)).
+std::unique_ptr<samplers::Operator> nufft_mri(Stage& s, const Signal& x, const std::string& traj, const Tensor& maps,
+                                              const std::string& coils_text, Device device) {
+  const std::int64_t h = x.shape[1], w = x.shape[2], n = std::max(h, w);
+  NufftOptions o;
+  if (auto v = s.field("tol")) o.tolerance = s.number("tol", *v);
+  if (auto v = s.field("oversampling")) o.oversampling = s.number("oversampling", *v);
+  auto count = [&](const char* name, std::int64_t fallback) {
+    auto v = s.field(name);
+    const std::int64_t c = v ? s.integer(name, *v) : fallback;
+    if (c < 1) s.fail(cat(name, "=", c, " must be at least 1"));
+    return c;
+  };
+  auto from_acceleration = [&](const char* name, double full) {
+    if (s.named_value(name)) return count(name, 1);
+    auto r = s.field("R");
+    if (!r) s.fail(cat("give ", name, "= or R= (the acceleration against ", std::llround(std::ceil(full)), " for full sampling)"));
+    const double accel = s.number("R", *r);
+    if (!(accel >= 1)) s.fail(cat("R=", accel, " must be at least 1"));
+    return std::max<std::int64_t>(1, std::int64_t(std::ceil(full / accel)));
+  };
+  std::vector<double> k;
+  std::string text;
+  if (traj == "radial") {
+    const std::int64_t readout = count("readout", 2 * n);
+    const std::string order = s.choice("order", {"golden", "uniform"}, "golden");
+    const std::int64_t spokes = from_acceleration("spokes", std::numbers::pi * double(n) / 2);
+    k = samplers::radial_trajectory(h, w, spokes, readout, order == "golden");
+    text = cat("mri:traj=radial:spokes=", spokes, ":readout=", readout, ":order=", order);
+  } else if (traj == "spiral") {
+    double turns = std::max(1.0, double(n) / 16);
+    if (auto v = s.field("turns")) turns = s.number("turns", *v);
+    if (!(turns > 0)) s.fail(cat("turns=", turns, " must be positive"));
+    const std::int64_t samples = count("samples", std::int64_t(std::ceil(std::numbers::pi * double(n) * turns)));
+    const std::int64_t interleaves = from_acceleration("interleaves", double(n) / (2 * turns));
+    k = samplers::spiral_trajectory(h, w, interleaves, samples, turns);
+    text = cat("mri:traj=spiral:interleaves=", interleaves, ":samples=", samples, ":turns=", shortest_text(turns));
+  } else {
+    Tensor c = s.data("traj", traj, "traj", DType::f32);
+    if (c.rank() < 2 || c.dim(-1) != 2)
+      s.fail(cat("traj: ", s.last_reference(), " is ", c.shape().str(), "; a trajectory is (..., 2) of (k_y, k_x) in cycles per field of view"));
+    const std::vector<float> v = c.to_vector<float>();
+    k.assign(v.begin(), v.end());
+    text = cat("mri:traj=", s.last_reference());
+  }
+  return samplers::make_nufft_mri(x, k, maps, o,
+                                  cat(text, ":tol=", shortest_text(o.tolerance), ":oversampling=", shortest_text(o.oversampling), coils_text),
+                                  device);
+}
+
 std::unique_ptr<samplers::Operator> mri(Stage& s, const Signal& x, Device device) {
   require_image(s, x);
   std::int64_t h = x.shape[1], w = x.shape[2];
@@ -341,6 +394,7 @@ std::unique_ptr<samplers::Operator> mri(Stage& s, const Signal& x, Device device
     maps = s.data("coils", *ref, "coils", DType::c64);
     coils_text = cat(":coils=", s.last_reference());
   }
+  if (auto traj = s.field("traj")) return nufft_mri(s, x, *traj, maps, coils_text, device);
   if (auto ref = s.field("mask")) {
     Tensor m = kspace_mask(s, *ref, h, w);
     return samplers::make_mri(x, m, maps, cat("mri:mask=", s.last_reference(), coils_text), device);

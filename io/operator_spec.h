@@ -6,6 +6,7 @@
 //   identity                          inpaint:p=0.25   inpaint:box=8,8,16,16   inpaint:mask=m.h5
 //   sr:4   sr:4:avg                   blur:gauss:61:3  blur:motion:31:0.5      blur:kernel=k.h5
 //   matrix:a=A.h5                     mri:R=4:centre=24   mri:mask=mask.h5:coils=maps.h5
+//   mri:traj=radial:R=4               mri:traj=spiral:interleaves=8   mri:traj=traj.h5#coord (non-Cartesian, NUFFT)
 //   phase:pad=16                      OP|OP             (a pipeline: the left one acts first)
 //   matrix:random=2:seed=5            each:SPEC         (one operator per observation, samplers/operators/stacked_operator.h)
 //

@@ -5,6 +5,9 @@
 #include <memory>
 #include <string>
 
+#include <vector>
+
+#include "kernels/nufft.h"
 #include "samplers/operators/operator.h"
 
 namespace tweedie::samplers {
@@ -18,6 +21,24 @@ namespace tweedie::samplers {
 // the sampled entries. For a real x the adjoint returns Re(A^H y).
 std::unique_ptr<Operator> make_mri(const Signal& x, const Tensor& mask, const Tensor& sensitivities, std::string description,
                                    Device device);
+
+// Non-Cartesian MRI by the NUFFT (kernels/nufft.h: coordinates in cycles per field of view, (k_y, k_x)
+// in [-H/2, H/2] x [-W/2, W/2], the centred orthonormal convention of make_mri, so that integer
+// coordinates give the same numbers). coords holds P pairs. Single-coil: x (C, H, W) f32 or c64 ->
+// y (C, P) c64, each channel separately; with maps S (K, H, W) c64: x (1, H, W) -> y (K, P), y_k =
+// NUFFT(S_k x). Every point is measured (observed() is undefined). For a real x the adjoint returns
+// Re(A^H y).
+std::unique_ptr<Operator> make_nufft_mri(const Signal& x, const std::vector<double>& coords, const Tensor& sensitivities,
+                                         const NufftOptions& options, std::string description, Device device);
+
+// Trajectories as (k_y, k_x) pairs for an H x W image. Radial: `spokes` lines through the centre,
+// `readout` samples each from -1/2 to 1/2 of the band (exclusive), at golden-angle increments (180
+// degrees / golden ratio) or equally spaced over 180 degrees. Spiral: `interleaves` Archimedean arms of
+// `samples` points, each making `turns` turns from the centre to the band's edge (radius t/2, angle
+// 2 pi (turns t + l / interleaves), t in [0, 1)); constant angular speed, not gradient-limited.
+// Fully sampled ("Nyquist") counts for an N x N image: pi N / 2 spokes; N / (2 turns) interleaves.
+std::vector<double> radial_trajectory(std::int64_t h, std::int64_t w, std::int64_t spokes, std::int64_t readout, bool golden);
+std::vector<double> spiral_trajectory(std::int64_t h, std::int64_t w, std::int64_t interleaves, std::int64_t samples, double turns);
 
 // k-space masks (H, W) f32 on the host, 1 where sampled. Column masks sample whole phase-encoding
 // columns (all rows of a column): the `centre` columns around W/2 always, the others at random with

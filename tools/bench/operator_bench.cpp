@@ -30,6 +30,11 @@ Tensor noise(Context& ctx, const Signal& s, std::int64_t batch, std::uint64_t st
   return t;
 }
 
+std::unique_ptr<Operator> radial_knee(const Signal& knee, double tolerance, Device device) {
+  return samplers::make_nufft_mri(knee, samplers::radial_trajectory(320, 320, 126, 640, true), {}, NufftOptions{tolerance, 2.0},
+                                  cat("mri:traj=radial:spokes=126:readout=640:tol=", tolerance), device);
+}
+
 // fastMRI knee: 320 x 320, 15 coils; FFHQ-style images: 3 x 256 x 256.
 std::vector<Case> cases() {
   const Signal knee{{1, 320, 320}, DType::c64}, face{{3, 256, 256}, DType::f32}, gray{{1, 256, 256}, DType::f32};
@@ -53,6 +58,11 @@ std::vector<Case> cases() {
       {"blur-reflect-3x3", 8,  // small enough for the direct loop
        [=](Device d) { return samplers::make_blur(face, samplers::gaussian_kernel(3, 1), samplers::BlurBoundary::reflect, "blur", d); }},
       {"phase", 8, [=](Device d) { return samplers::make_phase_retrieval(gray, 64, d); }},
+      // Radial knee k-space at R = 4 against pi N / 2 spokes: 126 golden-angle spokes of 640 samples
+      // (80,640 points), the NUFFT at two tolerances; tools/bench/finufft_nufft.py times finufft on it.
+      {"mri-radial-1e-6", 1, [=](Device d) { return radial_knee(knee, 1e-6, d); }},
+      {"mri-radial-1e-6", 8, [=](Device d) { return radial_knee(knee, 1e-6, d); }},
+      {"mri-radial-1e-3", 1, [=](Device d) { return radial_knee(knee, 1e-3, d); }},
   };
 }
 

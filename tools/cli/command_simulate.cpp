@@ -131,6 +131,8 @@ Operator SPECs (x items (C,H,W) unless noted; A|B applies A, then B):
                                              with one entry per observation (masks (N,C,H,W), ...)
   mri:R=R[:pattern=random|equispaced|poisson|gaussian][:centre=N][:seed=S][:coils=FILE]
   mri:mask=FILE[:coils=FILE]                 Cartesian MRI, centred orthonormal FFT; coils (K,H,W) c64
+  mri:traj=radial|spiral|FILE[:R=R|spokes=S|interleaves=L][:tol=T][:coils=FILE]
+                                             non-Cartesian MRI by the NUFFT, (k_y,k_x) in cycles/FOV
   phase[:pad=P]                              y = |F(pad(x))|, nonlinear
 Noise SPECs:
   gaussian:sigma=S|FILE   poisson:scale=S[:link=exp|softplus]   binomial:n=N|FILE[:scale=S]   none
