@@ -192,4 +192,30 @@ void nufft_adjoint(Context& ctx, const NufftPlan& p, const Tensor& y, Tensor& x)
               nufft::CropImage{g.data<complex64>(), x.data<complex64>(), p.deapodize.data<float>(), p.h, p.w, p.gh, p.gw});
 }
 
+Tensor nufft_density_compensation(Context& ctx, const NufftPlan& p, int iterations) {
+  if (iterations < 1) throw ArgumentError(cat("nufft_density_compensation: iterations is ", iterations, ", expected at least 1"));
+  const Device dev = ctx.device();
+  Tensor w = Tensor::empty({1, p.points}, dev, DType::c64), gw = Tensor::empty({1, p.points}, dev, DType::c64);
+  Tensor g = Tensor::empty({1, p.gh, p.gw}, dev, DType::c64);
+  std::vector<complex64> host(std::size_t(p.points), complex64{1.0f, 0.0f});
+  for (int it = 0; it < iterations; ++it) {
+    w.copy_from(Tensor::from_host(std::span<const complex64>(host), {1, p.points}, Device::cpu()));
+    for_each_2d(ctx, 1, p.gh * p.gw,
+                nufft::Spread{w.data<complex64>(), g.data<complex64>(), p.base.data<float>(), p.taps.data<float>(),
+                              p.cell_start.data<float>(), p.cell_points.data<float>(), p.gh, p.gw, p.points, p.kernel.width});
+    for_each_2d(ctx, 1, p.points,
+                nufft::Interpolate{g.data<complex64>(), gw.data<complex64>(), p.base.data<float>(), p.taps.data<float>(), p.gh, p.gw,
+                                   p.points, p.kernel.width});
+    ctx.synchronize();
+    const std::vector<complex64> d = gw.to_vector<complex64>();
+    for (std::size_t j = 0; j < host.size(); ++j)
+      if (d[j].re > 0) host[j].re /= d[j].re;  // every point covers itself, so d > 0 unless underflowed
+  }
+  const double psi0 = nufft_kernel_transform(p.kernel, 0.0);
+  const double scale = std::pow(psi0, 4) / (double(p.gh) / double(p.h) * double(p.gw) / double(p.w));
+  std::vector<float> out(host.size());
+  for (std::size_t j = 0; j < host.size(); ++j) out[j] = float(host[j].re * scale);
+  return Tensor::from_host(std::span<const float>(out), {p.points}, dev);
+}
+
 }  // namespace tweedie

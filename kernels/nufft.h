@@ -64,6 +64,14 @@ NufftPlan make_nufft_plan(std::int64_t h, std::int64_t w, const std::vector<doub
 void nufft_forward(Context& ctx, const NufftPlan& plan, const Tensor& x, Tensor& y);
 void nufft_adjoint(Context& ctx, const NufftPlan& plan, const Tensor& y, Tensor& x);
 
+// Density compensation weights w (points) f32 by Pipe and Menon's fixed point (1999): w <- w / (G G^T w),
+// G the interpolation from the oversampled grid to the points (the plan's kernel, no FFT), from w = 1,
+// `iterations` times; then scaled to k-space area per point (cycles per field of view, squared), so
+// that sum_j w_j is the area the trajectory covers and A^H diag(w) A is close to the identity on images
+// whose spectrum lies inside it (gridding reconstruction). The scale follows from the fixed point
+// (sum_l w_l (psi * psi)(nu_j - nu_l) = 1 per point, whose integral is psi^(0)^4 per grid area).
+Tensor nufft_density_compensation(Context& ctx, const NufftPlan& plan, int iterations = 20);
+
 // ---- the math ------------------------------------------------------------------------------------
 
 namespace nufft {
