@@ -333,11 +333,16 @@ Tensor kspace_mask(Stage& s, const std::string& ref, std::int64_t h, std::int64_
   return m;
 }
 
+// Where an mri stage samples k-space, with the canonical text of that part of the spec.
+struct Sampling {
+  KspaceSampling where;
+  std::string text;
+};
+
 // mri:traj=radial|spiral|FILE: non-Cartesian k-space by the NUFFT. The trajectory's size comes from
 // spokes= / interleaves= or from R=, the acceleration against a fully sampled one (pi N / 2 spokes,
 // N / (2 turns) interleaves, N = max(H, W)).
-std::unique_ptr<samplers::Operator> nufft_mri(Stage& s, const Signal& x, const std::string& traj, const Tensor& maps,
-                                              const std::string& coils_text, Device device) {
+Sampling trajectory(Stage& s, const Signal& x, const std::string& traj) {
   const std::int64_t h = x.shape[1], w = x.shape[2], n = std::max(h, w);
   NufftOptions o;
   if (auto v = s.field("tol")) o.tolerance = s.number("tol", *v);
@@ -380,24 +385,15 @@ std::unique_ptr<samplers::Operator> nufft_mri(Stage& s, const Signal& x, const s
     k.assign(v.begin(), v.end());
     text = cat("mri:traj=", s.last_reference());
   }
-  return samplers::make_nufft_mri(x, k, maps, o,
-                                  cat(text, ":tol=", shortest_text(o.tolerance), ":oversampling=", shortest_text(o.oversampling), coils_text),
-                                  device);
+  return {{Tensor(), std::move(k), o}, cat(text, ":tol=", shortest_text(o.tolerance), ":oversampling=", shortest_text(o.oversampling))};
 }
 
-std::unique_ptr<samplers::Operator> mri(Stage& s, const Signal& x, Device device) {
-  require_image(s, x);
+// mri:mask=FILE, or mri:R=..:pattern=..:centre=..: a Cartesian mask.
+Sampling cartesian_mask(Stage& s, const Signal& x) {
   std::int64_t h = x.shape[1], w = x.shape[2];
-  Tensor maps;
-  std::string coils_text;
-  if (auto ref = s.field("coils")) {
-    maps = s.data("coils", *ref, "coils", DType::c64);
-    coils_text = cat(":coils=", s.last_reference());
-  }
-  if (auto traj = s.field("traj")) return nufft_mri(s, x, *traj, maps, coils_text, device);
   if (auto ref = s.field("mask")) {
     Tensor m = kspace_mask(s, *ref, h, w);
-    return samplers::make_mri(x, m, maps, cat("mri:mask=", s.last_reference(), coils_text), device);
+    return {{m, {}, {}}, cat("mri:mask=", s.last_reference())};
   }
   double r = s.number("R", s.required("R", -1, "the acceleration, as in mri:R=4; or mask=FILE"));
   if (!(r >= 1)) s.fail(cat("R=", r, " must be at least 1"));
@@ -414,7 +410,27 @@ std::unique_ptr<samplers::Operator> mri(Stage& s, const Signal& x, Device device
                                        : samplers::mask_gaussian(h, w, r, centre, seed);
   std::string text = cat("mri:R=", shortest_text(r), ":pattern=", pattern, ":centre=", centre);
   if (pattern != "equispaced") text += cat(":seed=", seed);
-  return samplers::make_mri(x, m, maps, text + coils_text, device);
+  return {{m, {}, {}}, text};
+}
+
+// The sampling of an mri stage (nufft: is mri: with a trajectory, which it must name).
+Sampling mri_sampling(Stage& s, const Signal& x) {
+  require_image(s, x);
+  if (s.kind() == "nufft") return trajectory(s, x, s.required("traj", -1, "the trajectory: radial, spiral or FILE#DATASET of (k_y, k_x) pairs"));
+  if (auto traj = s.field("traj")) return trajectory(s, x, *traj);
+  return cartesian_mask(s, x);
+}
+
+std::unique_ptr<samplers::Operator> mri(Stage& s, const Signal& x, Device device) {
+  Tensor maps;
+  std::string coils_text;
+  if (auto ref = s.field("coils")) {
+    maps = s.data("coils", *ref, "coils", DType::c64);
+    coils_text = cat(":coils=", s.last_reference());
+  }
+  Sampling sampling = mri_sampling(s, x);
+  if (sampling.where.cartesian()) return samplers::make_mri(x, sampling.where.mask, maps, sampling.text + coils_text, device);
+  return samplers::make_nufft_mri(x, sampling.where.coords, maps, sampling.where.nufft, sampling.text + coils_text, device);
 }
 
 std::unique_ptr<samplers::Operator> phase(Stage& s, const Signal& x, Device device) {
@@ -433,9 +449,9 @@ std::unique_ptr<samplers::Operator> build_stage(Stage& s, const Signal& x, Devic
   else if (k == "sr") op = downsample(s, x, device);
   else if (k == "blur") op = blur(s, x, device);
   else if (k == "matrix") op = matrix(s, x, device);
-  else if (k == "mri") op = mri(s, x, device);
+  else if (k == "mri" || k == "nufft") op = mri(s, x, device);
   else if (k == "phase") op = phase(s, x, device);
-  else s.fail(cat("unknown operator '", k, "' (identity, inpaint, sr, blur, matrix, mri, phase)"));
+  else s.fail(cat("unknown operator '", k, "' (identity, inpaint, sr, blur, matrix, mri, nufft, phase)"));
   s.finish();
   return op;
 }
@@ -545,6 +561,20 @@ BuiltOperator build_operator(const std::string& spec, const Signal& x, Device de
   // Item 0 is drawn with the base seed and reads entry 0: its spec is the canonical one.
   first.op = std::make_shared<samplers::StackedOperator>(std::move(items), "each:" + first.op->describe());
   return first;
+}
+
+KspaceSampling kspace_sampling(const std::string& spec, const Signal& x, const SpecOptions& given) {
+  SpecOptions options = given;
+  const std::string text = resolve_spec_text(spec, "operator", options);
+  if (text.find('|') != std::string::npos || text.rfind("each:", 0) == 0)
+    throw ArgumentError(cat(options.flag, " '", text, "': k-space sampling is read from a single mri or nufft operator, not a pipeline or 'each:'"));
+  std::vector<SpecData> data;
+  Stage s(text, options, data);
+  if (s.kind() != "mri" && s.kind() != "nufft") s.fail(cat("the operator is '", s.kind(), "', not MRI (mri or nufft), so it samples no k-space"));
+  s.field("coils");  // the maps do not change where k-space is sampled
+  Sampling sampling = mri_sampling(s, x);
+  s.finish();
+  return sampling.where;
 }
 
 namespace {

@@ -7,6 +7,7 @@
 //   sr:4   sr:4:avg                   blur:gauss:61:3  blur:motion:31:0.5      blur:kernel=k.h5
 //   matrix:a=A.h5                     mri:R=4:centre=24   mri:mask=mask.h5:coils=maps.h5
 //   mri:traj=radial:R=4               mri:traj=spiral:interleaves=8   mri:traj=traj.h5#coord (non-Cartesian, NUFFT)
+//   nufft:traj=traj.h5#coord          (the same as mri:traj=...)
 //   phase:pad=16                      OP|OP             (a pipeline: the left one acts first)
 //   matrix:random=2:seed=5            each:SPEC         (one operator per observation, samplers/operators/stacked_operator.h)
 //
@@ -27,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/nufft.h"
 #include "runtime/device.h"
 #include "samplers/noise/noise_model.h"
 #include "samplers/operators/operator.h"
@@ -61,6 +63,18 @@ struct BuiltNoise {
 
 BuiltOperator build_operator(const std::string& spec, const samplers::Signal& x, Device device, const SpecOptions& options = {});
 BuiltNoise build_noise(const std::string& spec, const samplers::Signal& y, Device device, const SpecOptions& options = {});
+
+// Where an MRI spec (mri or nufft, one stage) samples k-space, for tools that work on the data itself
+// (tweedie coils): a Cartesian mask (H, W) f32, 1 where sampled, or a trajectory of P (k_y, k_x) pairs in
+// cycles per field of view with its NUFFT options. x is one image (C, H, W); coils= is accepted and
+// not read.
+struct KspaceSampling {
+  Tensor mask;
+  std::vector<double> coords;
+  NufftOptions nufft;
+  bool cartesian() const { return mask.defined(); }
+};
+KspaceSampling kspace_sampling(const std::string& spec, const samplers::Signal& x, const SpecOptions& options = {});
 
 // The spec text itself: `spec` unless it names a JSON or HDF5 file (or is inline JSON), in which case
 // the spec held there, in the ':' form; `attribute` is "operator" or "noise". Sets base_file for HDF5.

@@ -135,7 +135,7 @@ TEST_CASE("specs read masks, kernels, matrices and coil maps from HDF5 files, by
 TEST_CASE("operator spec mistakes are named") {
   Signal image{{3, 16, 16}, DType::f32}, vec{{10}, DType::f32};
   CHECK(contains_text(error_of("", image), "the spec is empty"));
-  CHECK(contains_text(error_of("warp:3", image), "unknown operator 'warp' (identity, inpaint, sr, blur, matrix, mri, phase)"));
+  CHECK(contains_text(error_of("warp:3", image), "unknown operator 'warp' (identity, inpaint, sr, blur, matrix, mri, nufft, phase)"));
   CHECK(contains_text(error_of("sr", image), "missing factor="));
   CHECK(contains_text(error_of("sr:x", image), "factor='x' is not a whole number"));
   CHECK(contains_text(error_of("sr:0", image), "factor=0 must be at least 1"));

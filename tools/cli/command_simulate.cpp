@@ -132,7 +132,8 @@ Operator SPECs (x items (C,H,W) unless noted; A|B applies A, then B):
   mri:R=R[:pattern=random|equispaced|poisson|gaussian][:centre=N][:seed=S][:coils=FILE]
   mri:mask=FILE[:coils=FILE]                 Cartesian MRI, centred orthonormal FFT; coils (K,H,W) c64
   mri:traj=radial|spiral|FILE[:R=R|spokes=S|interleaves=L][:tol=T][:coils=FILE]
-                                             non-Cartesian MRI by the NUFFT, (k_y,k_x) in cycles/FOV
+                                             non-Cartesian MRI by the NUFFT, (k_y,k_x) in cycles/FOV;
+                                             nufft:traj=... is the same
   phase[:pad=P]                              y = |F(pad(x))|, nonlinear
 Noise SPECs:
   gaussian:sigma=S|FILE   poisson:scale=S[:link=exp|softplus]   binomial:n=N|FILE[:scale=S]   none
@@ -143,7 +144,7 @@ file or inline JSON ({"kind": "sr", "args": [4]}), or an HDF5 file with a root a
 
 void add_common(CLI::App* cmd, ForwardFlags& f) {
   cmd->footer(kSpecHelp);
-  cmd->add_option("--operator", f.op, "Forward operator SPEC (see README: identity, inpaint, sr, blur, matrix, mri, phase; OP|OP chains)")->required();
+  cmd->add_option("--operator", f.op, "Forward operator SPEC (see README: identity, inpaint, sr, blur, matrix, mri, nufft, phase; OP|OP chains)")->required();
   cmd->add_option("-o,--output", f.output, "Output HDF5 file")->required();
   cmd->add_option("--seed", f.seed, "Seed for random masks, kernels and noise")->capture_default_str();
   cmd->add_option("--png", f.png, "Also write the result as a PNG grid (k-space as log(1 + |y|))");

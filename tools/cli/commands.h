@@ -16,6 +16,7 @@ void add_solve_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_em_command(CLI::App& app);
+void add_coils_command(CLI::App& app);
 
 // Thrown by a command that ran but found a failure it already reported (exit status 1, no message).
 struct Failed {};

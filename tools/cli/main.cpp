@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   tweedie::cli::add_demo_command(app);
   tweedie::cli::add_train_command(app);
   tweedie::cli::add_em_command(app);
+  tweedie::cli::add_coils_command(app);
   tweedie::cli::add_bench_command(app);
   // Under mpirun every rank runs the command; one that fails ends the job, since the others would
   // wait for it in their next collective (tools/cli/distributed.h).
