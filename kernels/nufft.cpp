@@ -4,6 +4,9 @@
 #include <cmath>
 #include <numbers>
 
+#include "kernels/axpby.h"
+#include "kernels/broadcast.h"
+#include "kernels/coil.h"
 #include "kernels/fft.h"
 #include "runtime/check.h"
 #include "runtime/error.h"
@@ -216,6 +219,50 @@ Tensor nufft_density_compensation(Context& ctx, const NufftPlan& p, int iteratio
   std::vector<float> out(host.size());
   for (std::size_t j = 0; j < host.size(); ++j) out[j] = float(host[j].re * scale);
   return Tensor::from_host(std::span<const float>(out), {p.points}, dev);
+}
+
+NufftToeplitz make_nufft_toeplitz(Context& ctx, std::int64_t h, std::int64_t w, const std::vector<double>& coords,
+                                  const NufftOptions& options, const Tensor& weights) {
+  const std::int64_t points = std::int64_t(coords.size() / 2);
+  // Points at 2 k on the (2h, 2w) grid: the adjoint there is (4 h w)^-1/2 sum_j v_j exp(+2 pi i k_j . n / (h, w))
+  // at the centred n = index - (h, w), which is T[n] sqrt(h w) / 2.
+  std::vector<double> doubled(coords.size());
+  for (std::size_t i = 0; i < coords.size(); ++i) doubled[i] = 2 * coords[i];
+  const NufftPlan plan = make_nufft_plan(2 * h, 2 * w, doubled, options, ctx.device());
+  std::vector<complex64> v(std::size_t(points), complex64{1.0f, 0.0f});
+  if (weights.defined()) {
+    if (weights.dtype() != DType::f32 || weights.numel() != points)
+      throw ShapeError(cat("nufft toeplitz: the weights are ", weights.str(), ", expected f32 with one per point (", points, ")"));
+    const std::vector<float> wv = weights.to_host().to_vector<float>();
+    for (std::size_t j = 0; j < v.size(); ++j) v[j].re = wv[j];
+  }
+  Tensor ones = Tensor::from_host(std::span<const complex64>(v), {1, points}, ctx.device());
+  Tensor t = Tensor::empty({1, 2 * h, 2 * w}, ctx.device(), DType::c64), circulant = Tensor::empty({1, 2 * h, 2 * w}, ctx.device(), DType::c64);
+  nufft_adjoint(ctx, plan, ones, t);
+  // Circulant order puts d = 0 at index 0: ifftshift of the centred layout (2h is even, so it is exact).
+  ifftshift2(ctx, t, circulant);
+  fft2(ctx, circulant, circulant, FftNorm::backward);
+  // T = adjoint * 2 / sqrt(h w), and the inverse FFT of the product is left unnormalised: 1 / (4 h w).
+  Tensor kf = circulant.reshape({2 * h, 2 * w});
+  Tensor kr = kf.view_as_real();
+  scale(ctx, kr, float(2 / std::sqrt(double(h * w)) / double(4 * h * w)));
+  return {h, w, kf};
+}
+
+void nufft_normal(Context& ctx, const NufftToeplitz& t, const Tensor& x, Tensor& out) {
+  expect_tensor(ctx, "nufft_normal", "x", x, DType::c64);
+  expect_tensor(ctx, "nufft_normal", "out", out, DType::c64);
+  if (x.rank() < 2 || x.dim(-2) != t.h || x.dim(-1) != t.w || !(out.shape() == x.shape()))
+    throw ShapeError(cat("nufft_normal: x is ", x.str(), " and out ", out.str(), ", expected the same planes of (", t.h, ",", t.w, ")"));
+  const std::int64_t planes = x.numel() / (t.h * t.w);
+  if (planes == 0) return;
+  Tensor big = Tensor::empty({planes, 2 * t.h, 2 * t.w}, ctx.device(), DType::c64);
+  pad_planes(ctx, x.reshape({planes, t.h, t.w}), 0, 0, big);
+  fft2(ctx, big, big, FftNorm::backward);
+  multiply_repeated_complex(ctx, big, t.kernel, big);
+  ifft2(ctx, big, big, FftNorm::forward);
+  Tensor o = out.reshape({planes, t.h, t.w});
+  crop_planes(ctx, big, 0, 0, o);
 }
 
 }  // namespace tweedie

@@ -72,6 +72,24 @@ void nufft_adjoint(Context& ctx, const NufftPlan& plan, const Tensor& y, Tensor&
 // (sum_l w_l (psi * psi)(nu_j - nu_l) = 1 per point, whose integral is psi^(0)^4 per grid area).
 Tensor nufft_density_compensation(Context& ctx, const NufftPlan& plan, int iterations = 20);
 
+// The normal operator A^H diag(v) A of the NUFFT (v = 1, or weights such as the density compensation)
+// as a convolution (Toeplitz embedding): (A^H diag(v) A x)[n] = sum_m T[n - m] x[m] with
+// T[d] = (h w)^-1 sum_j v_j exp(+2 pi i k_j . (d_y / h, d_x / w)) for |d| < (h, w). A (2h, 2w) circulant
+// holds T without wrap-around, so each product is a zero-padded FFT, a multiplication and an inverse
+// FFT on twice the image in each axis: no interpolation, and cheaper than A then A^H (one FFT pair on
+// a grid the size of sigma = 2's, against an FFT pair plus interpolation and spreading). T itself
+// comes from the NUFFT's adjoint on the doubled grid (points at 2 k), so it carries the tolerance of
+// `options`.
+struct NufftToeplitz {
+  std::int64_t h = 0, w = 0;
+  Tensor kernel;  // (2h, 2w) c64: the unnormalised FFT of T in circulant order, divided by 4 h w
+};
+// coords as make_nufft_plan's; weights (P) f32 or undefined (all 1).
+NufftToeplitz make_nufft_toeplitz(Context& ctx, std::int64_t h, std::int64_t w, const std::vector<double>& coords,
+                                  const NufftOptions& options, const Tensor& weights = {});
+// out = A^H diag(v) A x for x (..., h, w) c64 planes; out has x's shape (may not be x).
+void nufft_normal(Context& ctx, const NufftToeplitz& toeplitz, const Tensor& x, Tensor& out);
+
 // ---- the math ------------------------------------------------------------------------------------
 
 namespace nufft {

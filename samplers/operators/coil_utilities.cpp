@@ -98,11 +98,8 @@ Calibration nufft_calibration(Context& ctx, const Tensor& kspace, const std::vec
   Tensor data = Tensor::from_host(std::span<const complex64>(centre), {coils, kept}, device);
   Tensor b = Tensor::empty({coils, size, size}, device, DType::c64), image = Tensor::empty({coils, size, size}, device, DType::c64);
   nufft_adjoint(ctx, plan, data, b);
-  Tensor scratch = Tensor::empty({coils, kept}, device, DType::c64);
-  LinearMap normal = [&](Context& c, const Tensor& v, Tensor& out) {
-    nufft_forward(c, plan, v, scratch);
-    nufft_adjoint(c, plan, scratch, out);
-  };
+  const NufftToeplitz toeplitz = make_nufft_toeplitz(ctx, size, size, inside, nufft);
+  LinearMap normal = [&](Context& c, const Tensor& v, Tensor& out) { nufft_normal(c, toeplitz, v, out); };
   conjugate_gradient(ctx, normal, b, image, KrylovOptions{iterations, 1e-6});
   Tensor shifted = Tensor::empty({coils, size, size}, device, DType::c64);
   ifftshift2(ctx, image, shifted);

@@ -3,6 +3,7 @@
 // (kernels/nufft.h), and the trajectories it is usually given: radial and spiral.
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <numbers>
 
 #include "kernels/coil.h"
@@ -14,8 +15,10 @@ namespace {
 
 class NufftMriOperator final : public Operator {
  public:
-  NufftMriOperator(const Signal& x, NufftPlan plan, Tensor maps, std::string description, Device device)
-      : Operator(x, Signal{Shape{maps.defined() ? maps.dim(0) : x.shape[0], plan.points}, DType::c64}), plan_(std::move(plan)),
+  NufftMriOperator(const Signal& x, std::vector<double> coords, const NufftOptions& options, Tensor maps, std::string description,
+                   Device device)
+      : Operator(x, Signal{Shape{maps.defined() ? maps.dim(0) : x.shape[0], std::int64_t(coords.size() / 2)}, DType::c64}),
+        plan_(make_nufft_plan(x.shape[1], x.shape[2], coords, options, device)), coords_(std::move(coords)), options_(options),
         maps_(std::move(maps)), description_(std::move(description)), device_(device) {}
 
   std::string describe() const override { return description_; }
@@ -42,6 +45,27 @@ class NufftMriOperator final : public Operator {
     else x.copy_from(image);
   }
 
+  // A^H A x by the Toeplitz embedding (kernels/nufft.h), made on the first call: sum_k conj(S_k) T (S_k x),
+  // or T per channel.
+  void normal(Context& ctx, const Tensor& x, Tensor& out) const override {
+    if (ctx.device() != device_)
+      throw ArgumentError(cat("operator '", describe(), "' was built on ", device_.str(), " but the context is on ", ctx.device().str()));
+    const std::int64_t n = batch_of_input(ctx, x);
+    if (batch_of_input(ctx, out, "out") != n)
+      throw ShapeError(cat("operator '", describe(), "': x ", x.shape().str(), " and out ", out.shape().str(), " differ in batch size"));
+    if (n == 0) return;
+    std::call_once(toeplitz_made_, [&] { toeplitz_ = make_nufft_toeplitz(ctx, plan_.h, plan_.w, coords_, options_); });
+    Tensor image = Tensor::empty({n, output_.shape[0], plan_.h, plan_.w}, ctx.device(), DType::c64);
+    if (maps_.defined()) coil_expand(ctx, x, maps_, image);
+    else if (x.dtype() == DType::f32) to_complex(ctx, x, image);
+    else image.copy_from(x);
+    Tensor product = Tensor::empty(image.shape(), ctx.device(), DType::c64);
+    nufft_normal(ctx, toeplitz_, image, product);
+    if (maps_.defined()) coil_combine(ctx, product, maps_, out);
+    else if (out.dtype() == DType::f32) real_part(ctx, product, out);
+    else out.copy_from(product);
+  }
+
  private:
   std::int64_t check_batches(const Context& ctx, const Tensor& x, const Tensor& y) const {
     if (ctx.device() != device_)
@@ -52,6 +76,10 @@ class NufftMriOperator final : public Operator {
   }
 
   NufftPlan plan_;
+  std::vector<double> coords_;
+  NufftOptions options_;
+  mutable std::once_flag toeplitz_made_;
+  mutable NufftToeplitz toeplitz_;
   Tensor maps_;  // (K, H, W) c64 on device_, or undefined
   std::string description_;
   Device device_;
@@ -74,7 +102,7 @@ std::unique_ptr<Operator> make_nufft_mri(const Signal& x, const std::vector<doub
     maps = s.device() == device ? s : s.to(device);
   }
   if (coords.empty()) throw ArgumentError("mri (non-Cartesian): the trajectory has no points");
-  return std::make_unique<NufftMriOperator>(x, make_nufft_plan(h, w, coords, options, device), std::move(maps), std::move(description), device);
+  return std::make_unique<NufftMriOperator>(x, coords, options, std::move(maps), std::move(description), device);
 }
 
 std::vector<double> radial_trajectory(std::int64_t h, std::int64_t w, std::int64_t spokes, std::int64_t readout, bool golden) {

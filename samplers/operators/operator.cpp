@@ -18,6 +18,13 @@ void Operator::adjoint(Context&, const Tensor&, Tensor&) const {
   throw ArgumentError(cat("operator '", describe(), "' is nonlinear: it has no adjoint, only a VJP at a point"));
 }
 
+void Operator::normal(Context& ctx, const Tensor& x, Tensor& out) const {
+  if (!is_linear()) throw ArgumentError(cat("operator '", describe(), "' is nonlinear: it has no normal operator A^T A"));
+  Tensor y = make_output(batch_of_input(ctx, x), ctx.device());
+  apply(ctx, x, y);
+  adjoint(ctx, y, out);
+}
+
 void Operator::jvp(Context& ctx, const Tensor&, const Tensor& dx, Tensor& dy) const {
   if (!is_linear()) throw ArgumentError(cat("operator '", describe(), "' must implement its JVP"));
   apply(ctx, dx, dy);

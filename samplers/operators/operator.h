@@ -47,6 +47,10 @@ class Operator {
   virtual void apply(Context& ctx, const Tensor& x, Tensor& y) const = 0;
   // A^T y; only for linear operators (the default throws, naming the operator).
   virtual void adjoint(Context& ctx, const Tensor& y, Tensor& x) const;
+  // out = A^T A x (A^H A for complex outputs), x and out (N, input...): the normal operator that
+  // least-squares solvers apply. The default runs A, then A^T; operators with a cheaper exact form
+  // override it (non-Cartesian MRI: a Toeplitz embedding). Only for linear operators.
+  virtual void normal(Context& ctx, const Tensor& x, Tensor& out) const;
   // J(x) dx and J(x)^T dy at x; linear operators need not override them.
   virtual void jvp(Context& ctx, const Tensor& x, const Tensor& dx, Tensor& dy) const;
   virtual void vjp(Context& ctx, const Tensor& x, const Tensor& dy, Tensor& dx) const;

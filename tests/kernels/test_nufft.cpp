@@ -187,3 +187,38 @@ TEST_CASE("nufft: Pipe-Menon density compensation of a radial trajectory is the 
   MESSAGE("gridding with the weights: relative error ", err);
   CHECK(err < 0.05);
 }
+
+TEST_CASE("nufft: the Toeplitz normal operator is A^H diag(v) A of the non-uniform DFT, within the tolerance") {
+  Context& ctx = test::context();
+  const std::int64_t h = 16, w = 13, p = 250;
+  const std::vector<double> k = random_points(p, h, w, 31);
+  const std::vector<cd> x = test::complex_uniform(std::size_t(2 * h * w), 32);
+  const std::vector<double> v = test::uniform(std::size_t(p), 33, 0.2, 1.5);
+  for (bool weighted : {false, true}) {
+    CAPTURE(weighted);
+    // The reference: the direct transforms in double, plane by plane.
+    std::vector<cd> want;
+    for (int plane = 0; plane < 2; ++plane) {
+      std::vector<cd> y = nudft(std::vector<cd>(x.begin() + plane * h * w, x.begin() + (plane + 1) * h * w), h, w, k);
+      if (weighted)
+        for (std::size_t j = 0; j < y.size(); ++j) y[j] *= v[j];
+      const std::vector<cd> back = nudft_adjoint(y, h, w, k);
+      want.insert(want.end(), back.begin(), back.end());
+    }
+    for (double tol : {1e-3, 1e-6}) {
+      CAPTURE(tol);
+      const NufftToeplitz t = make_nufft_toeplitz(ctx, h, w, k, NufftOptions{tol, 2.0}, weighted ? test::upload(v, {p}) : Tensor());
+      CHECK(t.kernel.shape() == Shape{2 * h, 2 * w});
+      Tensor out = Tensor::empty({2, h, w}, test::device(), DType::c64);
+      nufft_normal(ctx, t, test::upload(x, {2, h, w}), out);
+      const double e = relative_l2(test::download_complex(out), want);
+      MESSAGE("Toeplitz A^H ", std::string(weighted ? "diag(v) " : ""), "A at tolerance ", tol, ": relative error ", e);
+      CHECK(e < tol);
+    }
+  }
+  const NufftToeplitz t = make_nufft_toeplitz(ctx, h, w, k, NufftOptions{});
+  Tensor wrong = Tensor::empty({2, h, w + 1}, test::device(), DType::c64), out = Tensor::empty({2, h, w + 1}, test::device(), DType::c64);
+  CHECK_THROWS_WITH_AS(nufft_normal(ctx, t, wrong, out), doctest::Contains("expected the same planes of (16,13)"), ShapeError);
+  CHECK_THROWS_WITH_AS(make_nufft_toeplitz(ctx, h, w, k, NufftOptions{}, test::upload(std::vector<double>(v.begin(), v.end() - 1), {p - 1})), doctest::Contains("one per point (250)"),
+                       ShapeError);
+}

@@ -62,6 +62,28 @@ TEST_CASE("non-Cartesian MRI on the Cartesian grid's points is Cartesian MRI, si
     }
 }
 
+TEST_CASE("non-Cartesian MRI's normal operator (Toeplitz embedding) is A^H A, single- and multi-coil, real and complex") {
+  Context& ctx = test::context();
+  const std::int64_t h = 16, w = 12, k = 3;
+  const std::vector<double> traj = radial_trajectory(h, w, 9, 24, true);
+  const Tensor maps = test::upload(bumps(k, h, w), {k, h, w});
+  for (bool coils : {false, true})
+    for (DType dtype : {DType::f32, DType::c64}) {
+      CAPTURE(coils);
+      const Signal x{{coils ? 1 : 2, h, w}, dtype};
+      auto op = make_nufft_mri(x, traj, coils ? maps : Tensor(), NufftOptions{1e-6, 2.0}, "mri:traj", test::device());
+      const Tensor in = test::random_input(*op, 2, 8);
+      Tensor y = op->make_output(2, test::device()), want = op->make_input(2, test::device()), got = op->make_input(2, test::device());
+      op->apply(ctx, in, y);
+      op->adjoint(ctx, y, want);
+      op->normal(ctx, in, got);
+      const double e = dtype == DType::c64 ? test::max_relative_error(test::download_complex(got), test::download_complex(want), 1e-2)
+                                           : test::max_relative_error(test::download(got), test::download(want), 1e-2);
+      MESSAGE("normal vs adjoint(apply): ", e);
+      CHECK(e < 1e-5);
+    }
+}
+
 TEST_CASE("radial and spiral trajectories: spokes through the centre at golden-angle steps, arms out to the band's edge") {
   const std::int64_t n = 32;
   const std::vector<double> radial = radial_trajectory(n, n, 5, 64, true);
