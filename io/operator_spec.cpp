@@ -388,26 +388,49 @@ Sampling trajectory(Stage& s, const Signal& x, const std::string& traj) {
   return {{Tensor(), std::move(k), o}, cat(text, ":tol=", shortest_text(o.tolerance), ":oversampling=", shortest_text(o.oversampling))};
 }
 
-// mri:mask=FILE, or mri:R=..:pattern=..:centre=..: a Cartesian mask.
+// A volume's k-space mask: variable-density points over the phase-encoding plane (D, H), every one a
+// fully sampled readout line along W, as 3-D Cartesian scans acquire.
+Tensor along_readout(const Tensor& plane, std::int64_t w) {
+  const std::vector<float> m = plane.to_vector<float>();
+  std::vector<float> full;
+  full.reserve(m.size() * std::size_t(w));
+  for (float v : m) full.insert(full.end(), std::size_t(w), v);
+  return Tensor::from_host(std::span<const float>(full), {plane.dim(0), plane.dim(1), w});
+}
+
+// mri:mask=FILE, or mri:R=..:pattern=..:centre=..: a Cartesian mask, (H, W) for images and (D, H, W)
+// for volumes (C, D, H, W).
 Sampling cartesian_mask(Stage& s, const Signal& x) {
-  std::int64_t h = x.shape[1], w = x.shape[2];
+  const bool volume = x.shape.rank() == 4;
+  const std::int64_t d = volume ? x.shape[1] : 1, h = x.shape[volume ? 2 : 1], w = x.shape[volume ? 3 : 2];
   if (auto ref = s.field("mask")) {
-    Tensor m = kspace_mask(s, *ref, h, w);
+    if (!volume) {
+      Tensor m = kspace_mask(s, *ref, h, w);
+      return {{m, {}, {}}, cat("mri:mask=", s.last_reference())};
+    }
+    Tensor m = s.data("mask", *ref, "mask", DType::f32);
+    if (m.rank() == 2 && m.dim(0) == d && m.dim(1) == h) m = along_readout(m, w);
+    if (m.rank() != 3 || m.dim(0) != d || m.dim(1) != h || m.dim(2) != w)
+      s.fail(cat("mask is ", m.shape().str(), " but the volumes are ", d, " x ", h, " x ", w, "; a k-space mask is (D, H, W), or (D, H) of readout lines"));
     return {{m, {}, {}}, cat("mri:mask=", s.last_reference())};
   }
   double r = s.number("R", s.required("R", -1, "the acceleration, as in mri:R=4; or mask=FILE"));
   if (!(r >= 1)) s.fail(cat("R=", r, " must be at least 1"));
-  std::string pattern = s.choice("pattern", {"random", "equispaced", "poisson", "gaussian"}, "random");
+  std::string pattern = volume ? s.choice("pattern", {"poisson", "gaussian"}, "poisson")
+                               : s.choice("pattern", {"random", "equispaced", "poisson", "gaussian"}, "random");
+  // A volume's pattern lives on its (D, H) phase-encoding plane.
+  const std::int64_t ph = volume ? d : h, pw = volume ? h : w;
   bool columns = pattern == "random" || pattern == "equispaced";
-  std::int64_t default_centre = columns ? std::max<std::int64_t>(1, std::int64_t(std::lround(0.08 * double(w)))) : std::max<std::int64_t>(1, std::min(h, w) / 8);
+  std::int64_t default_centre = columns ? std::max<std::int64_t>(1, std::int64_t(std::lround(0.08 * double(pw)))) : std::max<std::int64_t>(1, std::min(ph, pw) / 8);
   std::int64_t centre = default_centre;
   if (auto c = s.field("centre")) centre = s.integer("centre", *c);
-  if (centre < 0 || centre > (columns ? w : std::min(h, w))) s.fail(cat("centre=", centre, " does not fit ", h, " x ", w, " k-space"));
+  if (centre < 0 || centre > (columns ? pw : std::min(ph, pw))) s.fail(cat("centre=", centre, " does not fit ", ph, " x ", pw, " k-space"));
   std::uint64_t seed = pattern == "equispaced" ? 0 : s.seed();
-  Tensor m = pattern == "random"       ? samplers::mask_random_columns(h, w, r, centre, seed)
-             : pattern == "equispaced" ? samplers::mask_equispaced_columns(h, w, r, centre)
-             : pattern == "poisson"    ? samplers::mask_poisson_disc(h, w, r, centre, seed)
-                                       : samplers::mask_gaussian(h, w, r, centre, seed);
+  Tensor m = pattern == "random"       ? samplers::mask_random_columns(ph, pw, r, centre, seed)
+             : pattern == "equispaced" ? samplers::mask_equispaced_columns(ph, pw, r, centre)
+             : pattern == "poisson"    ? samplers::mask_poisson_disc(ph, pw, r, centre, seed)
+                                       : samplers::mask_gaussian(ph, pw, r, centre, seed);
+  if (volume) m = along_readout(m, w);
   std::string text = cat("mri:R=", shortest_text(r), ":pattern=", pattern, ":centre=", centre);
   if (pattern != "equispaced") text += cat(":seed=", seed);
   return {{m, {}, {}}, text};
@@ -415,6 +438,11 @@ Sampling cartesian_mask(Stage& s, const Signal& x) {
 
 // The sampling of an mri stage (nufft: is mri: with a trajectory, which it must name).
 Sampling mri_sampling(Stage& s, const Signal& x) {
+  if (x.shape.rank() == 4) {  // a volume (C, D, H, W): Cartesian only
+    if (s.kind() == "nufft" || s.named_value("traj"))
+      s.fail(cat("non-Cartesian MRI takes images (C, H, W), but x items are ", x.shape.str(), " (3-D trajectories are not built)"));
+    return cartesian_mask(s, x);
+  }
   require_image(s, x);
   if (s.kind() == "nufft") return trajectory(s, x, s.required("traj", -1, "the trajectory: radial, spiral or FILE#DATASET of (k_y, k_x) pairs"));
   if (auto traj = s.field("traj")) return trajectory(s, x, *traj);
@@ -595,15 +623,16 @@ std::unique_ptr<samplers::NoiseModel> gaussian_noise(Stage& s, const Signal& y, 
   }
   const std::string sigma = s.required("sigma", 0, "the noise standard deviation, or a FILE of one per entry");
   const bool scalar = s.is_number(sigma);
+  const double value = scalar ? s.number("sigma", sigma) : 0;
   Tensor per = scalar ? Tensor() : per_entry(s, "sigma", sigma, y);
-  const std::string sigma_text = scalar ? shortest_text(s.number("sigma", sigma)) : s.last_reference();
+  const std::string sigma_text = scalar ? shortest_text(value) : s.last_reference();
   if (auto factor = s.field("factor")) {
     correlated_over_real("factor");
-    if (scalar) per = Tensor::from_host({float(s.number("sigma", sigma))}, {1});
+    if (scalar) per = Tensor::from_host({float(value)}, {1});
     Tensor f = s.data("factor", *factor, "factor", DType::f32);
     return samplers::make_low_rank_covariance_noise(per, f, y.shape, cat("gaussian:sigma=", sigma_text, ":factor=", s.last_reference()));
   }
-  if (scalar) return samplers::make_gaussian_noise(s.number("sigma", sigma));
+  if (scalar) return samplers::make_gaussian_noise(value);
   return samplers::make_gaussian_noise(per, cat("gaussian:sigma=", sigma_text), device);
 }
 

@@ -8,7 +8,7 @@
 
 namespace tweedie {
 
-inline constexpr int kMaxRank = 5;
+inline constexpr int kMaxRank = 6;
 
 class Shape {
  public:

@@ -18,7 +18,9 @@ namespace tweedie::samplers {
 // Multi-coil with sensitivity maps S (K, H, W) c64: x (1, H, W), f32 or c64:
 //   y_k = M . F (S_k x), y (K, H, W) c64.
 // The mask M (H, W) f32 (0/1, or sampling weights) is shared by channels and coils; observed() marks
-// the sampled entries. For a real x the adjoint returns Re(A^H y).
+// the sampled entries. For a real x the adjoint returns Re(A^H y). Volumes work the same way with the
+// 3-D transform (fftshift . fft3 . ifftshift over (D, H, W)): x (C, D, H, W), mask (D, H, W), maps
+// (K, D, H, W), y (C or K, D, H, W).
 std::unique_ptr<Operator> make_mri(const Signal& x, const Tensor& mask, const Tensor& sensitivities, std::string description,
                                    Device device);
 

@@ -1,6 +1,7 @@
 #include "kernels/fft.h"
 
 #include <cmath>
+#include <tuple>
 
 #include "support.h"
 
@@ -157,4 +158,53 @@ TEST_SUITE("slow") {
         CHECK(test::max_relative_error(test::download_complex(Y), dft2(x, 2, h, w, -1)) < 1e-5);
       }
   }
+}
+
+TEST_CASE("fft3 and ifft3 match the direct 3-D DFT in double, and the 3-D shifts roll each axis by floor(n/2)") {
+  Context& ctx = test::context();
+  for (auto [d, h, w] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{1, 4, 5}, {3, 4, 5}, {6, 5, 7}, {5, 8, 2}}) {
+    CAPTURE(d);
+    CAPTURE(h);
+    CAPTURE(w);
+    const std::int64_t batch = 2, n = d * h * w;
+    const std::vector<cd> x = test::complex_uniform(std::size_t(batch * n), 41);
+    // The definition, term by term: X[k] = sum_m x[m] exp(-+2 pi i (k_s m_s / d + k_r m_r / h + k_c m_c / w)).
+    auto direct = [&](int sign) {
+      std::vector<cd> out(x.size());
+      for (std::int64_t b = 0; b < batch; ++b)
+        for (std::int64_t k = 0; k < n; ++k) {
+          cd s = 0;
+          for (std::int64_t m = 0; m < n; ++m) {
+            const double phase = double((k / (h * w)) * (m / (h * w)) % d) / double(d) + double((k / w % h) * (m / w % h) % h) / double(h) +
+                                 double((k % w) * (m % w) % w) / double(w);
+            s += x[std::size_t(b * n + m)] * std::polar(1.0, sign * 2 * M_PI * phase);
+          }
+          out[std::size_t(b * n + k)] = s;
+        }
+      return out;
+    };
+    Tensor in = test::upload(x, {batch, d, h, w}), out = Tensor::empty({batch, d, h, w}, test::device(), DType::c64);
+    fft3(ctx, in, out, FftNorm::backward);
+    CHECK(test::max_relative_error(test::download_complex(out), direct(-1), 1e-3) < 1e-5);
+    ifft3(ctx, in, out, FftNorm::ortho);
+    CHECK(test::max_relative_error(test::download_complex(out), scaled(direct(+1), 1 / std::sqrt(double(n))), 1e-3) < 1e-5);
+    // Shifts: numpy.roll by n // 2 along each of the three axes, and back.
+    std::vector<cd> ramp(x.size());
+    for (std::size_t i = 0; i < ramp.size(); ++i) ramp[i] = cd(double(i), 0);
+    Tensor r = test::upload(ramp, {batch, d, h, w}), shifted = Tensor::empty({batch, d, h, w}, test::device(), DType::c64);
+    fftshift3(ctx, r, shifted);
+    const std::vector<cd> s = test::download_complex(shifted);
+    bool rolled = true;
+    for (std::int64_t b = 0; b < batch; ++b)
+      for (std::int64_t i = 0; i < d; ++i)
+        for (std::int64_t j = 0; j < h; ++j)
+          for (std::int64_t c = 0; c < w; ++c)
+            rolled = rolled && s[std::size_t(((b * d + (i + d / 2) % d) * h + (j + h / 2) % h) * w + (c + w / 2) % w)] == ramp[std::size_t(((b * d + i) * h + j) * w + c)];
+    CHECK(rolled);
+    Tensor back = Tensor::empty({batch, d, h, w}, test::device(), DType::c64);
+    ifftshift3(ctx, shifted, back);
+    CHECK(test::download_complex(back) == ramp);
+  }
+  Tensor flat = Tensor::empty({4, 4}, test::device(), DType::c64);
+  CHECK_THROWS_WITH_AS(fft3(ctx, flat, flat), doctest::Contains("expected at least 3 dimensions"), ShapeError);
 }

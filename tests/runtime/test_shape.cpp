@@ -28,7 +28,7 @@ TEST_CASE("shape counts elements and strides, and prints itself") {
 
 TEST_CASE("shape rejects bad extents and axes with the offending value") {
   CHECK_THROWS_WITH_AS(Shape({2, -1}), "negative extent -1 in dimension 1", ShapeError);
-  CHECK_THROWS_WITH_AS(Shape({1, 1, 1, 1, 1, 1}), "a tensor has at most 5 dimensions, got 6", ShapeError);
+  CHECK_THROWS_WITH_AS(Shape({1, 1, 1, 1, 1, 1, 1}), "a tensor has at most 6 dimensions, got 7", ShapeError);
   CHECK_THROWS_WITH_AS((void)Shape({2, 3})[2], "axis 2 out of range for shape (2,3)", ShapeError);
   CHECK_THROWS_AS(Shape({1LL << 40, 1LL << 40}), ShapeError);
 }

@@ -230,7 +230,7 @@ TEST_CASE("MRI construction errors name the shapes") {
                        doctest::Contains("sensitivity maps are f32"), ShapeError);
   Tensor maps = Tensor::zeros({4, 8, 8}, Device::cpu(), DType::c64);
   CHECK_THROWS_WITH_AS(make_mri({{2, 8, 8}, DType::c64}, mask, maps, "mri", test::device()),
-                       doctest::Contains("multi-coil MRI takes a single-channel image (1,H,W), got (2,8,8)"), ShapeError);
+                       doctest::Contains("multi-coil MRI takes a single-channel image (1,8,8), got (2,8,8)"), ShapeError);
   CHECK_THROWS_WITH_AS(make_mri({{8, 8}, DType::f32}, mask, Tensor(), "mri", test::device()), doctest::Contains("expected (C,H,W)"),
                        ShapeError);
   auto op = make_mri({{1, 8, 8}, DType::f32}, mask, Tensor(), "mri", test::device());
@@ -423,4 +423,57 @@ TEST_CASE("phase retrieval JVP matches central differences and its VJP is the JV
   Tensor y = op->make_output(2, test::device());
   CHECK_THROWS_WITH_AS(op->adjoint(test::context(), y, x), doctest::Contains("nonlinear"), ArgumentError);
   CHECK_THROWS_WITH_AS(make_phase_retrieval({{2, 6, 7}, DType::f32}, -1, test::device()), doctest::Contains("pad is -1"), ArgumentError);
+}
+
+TEST_CASE("3-D Cartesian MRI on volumes (C, D, H, W): single- and multi-coil against the centred 3-D DFT in double, and its adjoint") {
+  Context& ctx = test::context();
+  const std::int64_t d = 5, h = 6, w = 4, k = 3, vol = d * h * w;
+  // A mask over the whole volume and smooth-free random maps (the operator is per voxel in the maps).
+  std::vector<double> m = test::uniform(std::size_t(vol), 71, 0, 1);
+  for (double& v : m) v = v < 0.6 ? 1 : 0;
+  const Tensor mask = test::upload(m, {d, h, w}).to_host();
+  const std::vector<cd> s = coil_maps(k, d * h, w, 72, false);
+  const Tensor maps = test::upload(s, {k, d, h, w});
+  // The reference: numpy's fftshift(fftn(ifftshift(x), norm="ortho")) over three axes, term by term.
+  auto centred_dft3 = [&](const std::vector<cd>& x) {
+    std::vector<cd> out(x.size());
+    auto coord = [](std::int64_t i, std::int64_t n) { return double(i - n / 2); };
+    for (std::int64_t a = 0; a < vol; ++a) {
+      cd sum = 0;
+      for (std::int64_t b = 0; b < vol; ++b) {
+        const double phase = coord(a / (h * w), d) * coord(b / (h * w), d) / double(d) + coord(a / w % h, h) * coord(b / w % h, h) / double(h) +
+                             coord(a % w, w) * coord(b % w, w) / double(w);
+        sum += x[std::size_t(b)] * std::polar(1.0, -2 * M_PI * phase);
+      }
+      out[std::size_t(a)] = sum / std::sqrt(double(vol));
+    }
+    return out;
+  };
+  for (bool coils : {false, true}) {
+    CAPTURE(coils);
+    const Signal x{{coils ? 1 : 2, d, h, w}, DType::c64};
+    auto op = make_mri(x, mask, coils ? maps : Tensor(), "mri", test::device());
+    CHECK(op->output().shape == Shape{coils ? k : 2, d, h, w});
+    Image in = random_image(2, coils ? 1 : 2, d * h, w, true, 73);
+    Tensor input = in.tensor.reshape({2, coils ? 1 : 2, d, h, w}), y = op->make_output(2, test::device());
+    op->apply(ctx, input, y);
+    std::vector<cd> want;
+    for (std::int64_t item = 0; item < 2; ++item)
+      for (std::int64_t c = 0; c < (coils ? k : 2); ++c) {
+        std::vector<cd> v = plane(in.values, coils ? item : item * 2 + c, vol);
+        if (coils)
+          for (std::int64_t i = 0; i < vol; ++i) v[std::size_t(i)] *= s[std::size_t(c * vol + i)];
+        v = centred_dft3(v);
+        for (std::int64_t i = 0; i < vol; ++i) v[std::size_t(i)] *= m[std::size_t(i)];
+        want.insert(want.end(), v.begin(), v.end());
+      }
+    const double err = test::max_relative_error(test::download_complex(y), want, 1e-2);
+    MESSAGE(std::string(coils ? "multi-coil" : "single-coil"), " volume: max relative error ", err);
+    CHECK(err < 1e-5);
+    CHECK(test::adjoint_mismatch(ctx, *op, 2, 74) < 1e-5);
+    const Signal real{x.shape, DType::f32};
+    CHECK(test::adjoint_mismatch(ctx, *make_mri(real, mask, coils ? maps : Tensor(), "mri", test::device()), 3, 75) < 1e-5);
+  }
+  CHECK_THROWS_WITH_AS(make_mri({{1, d, h, w}, DType::c64}, Tensor::zeros({h, w}), Tensor(), "mri", test::device()),
+                       doctest::Contains("expected f32 (5,6,4)"), ShapeError);
 }

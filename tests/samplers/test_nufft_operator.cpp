@@ -162,3 +162,42 @@ TEST_CASE("mri:traj= specs: radial and spiral from R= or counts, from a file, ca
   CHECK(has(error_of("mri:traj=" + dir.file("traj.h5") + "#far"), "point 5 has k_x = 9, outside [-8, 8]"));
   CHECK(has(error_of("mri:traj=radial:R=2:pattern=random"), "unknown field 'pattern'"));
 }
+
+TEST_CASE("mri: specs on volumes (C, D, H, W): variable-density masks over (D, H) with full readout lines, masks from files, refusals") {
+  const Signal volume{{1, 12, 16, 10}, DType::c64};
+  auto op = build_operator("mri:R=4", volume, test::device()).op;
+  CHECK(op->describe() == "mri:R=4:pattern=poisson:centre=1:seed=0");
+  CHECK(op->output().shape == Shape{1, 12, 16, 10});
+  const std::vector<float> seen = op->observed().to_host().to_vector<float>();
+  double sampled = 0;
+  bool lines = true;
+  for (std::size_t line = 0; line < seen.size() / 10; ++line) {
+    for (std::size_t c = 1; c < 10; ++c) lines = lines && seen[line * 10 + c] == seen[line * 10];
+    sampled += seen[line * 10];
+  }
+  CHECK(lines);  // every (D, H) point is a whole readout line along W
+  MESSAGE("mri:R=4 on a 12 x 16 phase-encoding plane: ", sampled, " of 192 lines");
+  CHECK(sampled / 192 == doctest::Approx(0.25).epsilon(0.15));
+  CHECK(build_operator("mri:R=3:pattern=gaussian:centre=4:seed=2", volume, test::device()).op->describe() ==
+        "mri:R=3:pattern=gaussian:centre=4:seed=2");
+  test::TempDir dir;
+  {
+    H5File f = H5File::create(dir.file("m.h5"));
+    f.write("plane", test::upload(test::uniform(12 * 16, 3, 0, 1), {12, 16}).to_host());
+    f.write("bad", test::upload(test::uniform(16 * 10, 3, 0, 1), {16, 10}).to_host());
+    f.commit();
+  }
+  CHECK(build_operator("mri:mask=" + dir.file("m.h5") + "#plane", volume, test::device()).op->output().shape == Shape{1, 12, 16, 10});
+  auto error_of = [&](const std::string& spec) {
+    try {
+      build_operator(spec, volume, test::device());
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  CHECK(has(error_of("mri:mask=" + dir.file("m.h5") + "#bad"), "a k-space mask is (D, H, W), or (D, H) of readout lines"));
+  CHECK(has(error_of("mri:R=4:pattern=random"), "is not one of poisson, gaussian"));
+  CHECK(has(error_of("mri:traj=radial:R=2"), "3-D trajectories are not built"));
+  CHECK(has(error_of("nufft:traj=radial:R=2"), "3-D trajectories are not built"));
+}

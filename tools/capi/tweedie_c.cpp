@@ -116,6 +116,8 @@ Shape shape_of(const int64_t* dims, int rank, const char* what) {
 }
 
 void write_shape(const Shape& s, int64_t dims[4], int* rank) {
+  // Volumes with coils, (K, D, H, W) and beyond, do not fit the API's four extents.
+  if (s.rank() > 4) throw ShapeError(cat("the shape ", s.str(), " has ", s.rank(), " dimensions; the C API reports up to 4"));
   if (rank) *rank = s.rank();
   if (dims)
     for (int a = 0; a < 4; ++a) dims[a] = a < s.rank() ? s[a] : 0;
