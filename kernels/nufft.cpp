@@ -43,6 +43,18 @@ void expect_points(const Context& ctx, const char* op, const NufftPlan& p, const
   if (!ok) throw ShapeError(cat(op, ": y is ", y.str(), " but x is ", x.str(), "; y must be x's leading axes and ", p.points, " points"));
 }
 
+// The interpolation from the oversampled grid to the points, and its adjoint gathered per grid cell,
+// for `planes` planes.
+void interpolate(Context& ctx, const NufftPlan& p, std::int64_t planes, const complex64* g, complex64* y) {
+  for_each_2d(ctx, planes, p.points,
+              nufft::Interpolate{g, y, p.base.data<float>(), p.taps.data<float>(), p.gh, p.gw, p.points, p.kernel.width});
+}
+void spread(Context& ctx, const NufftPlan& p, std::int64_t planes, const complex64* y, complex64* g) {
+  for_each_2d(ctx, planes, p.gh * p.gw,
+              nufft::Spread{y, g, p.base.data<float>(), p.taps.data<float>(), p.cell_start.data<float>(), p.cell_points.data<float>(), p.gh,
+                            p.gw, p.points, p.kernel.width});
+}
+
 }  // namespace
 
 NufftKernel nufft_kernel(const NufftOptions& o) {
@@ -177,9 +189,7 @@ void nufft_forward(Context& ctx, const NufftPlan& p, const Tensor& x, Tensor& y)
               nufft::PlaceImage{x.data<complex64>(), g.data<complex64>(), p.deapodize.data<float>(), p.h, p.w, p.gh, p.gw});
   fft2(ctx, g, g, FftNorm::backward);  // unnormalised, e^-i
   if (p.points == 0) return;
-  for_each_2d(ctx, planes, p.points,
-              nufft::Interpolate{g.data<complex64>(), y.data<complex64>(), p.base.data<float>(), p.taps.data<float>(), p.gh, p.gw,
-                                 p.points, p.kernel.width});
+  interpolate(ctx, p, planes, g.data<complex64>(), y.data<complex64>());
 }
 
 void nufft_adjoint(Context& ctx, const NufftPlan& p, const Tensor& y, Tensor& x) {
@@ -187,9 +197,7 @@ void nufft_adjoint(Context& ctx, const NufftPlan& p, const Tensor& y, Tensor& x)
   expect_points(ctx, "nufft_adjoint", p, x, y);
   if (planes == 0) return;
   Tensor g = Tensor::empty({planes, p.gh, p.gw}, ctx.device(), DType::c64);
-  for_each_2d(ctx, planes, p.gh * p.gw,
-              nufft::Spread{y.data<complex64>(), g.data<complex64>(), p.base.data<float>(), p.taps.data<float>(),
-                            p.cell_start.data<float>(), p.cell_points.data<float>(), p.gh, p.gw, p.points, p.kernel.width});
+  spread(ctx, p, planes, y.data<complex64>(), g.data<complex64>());
   ifft2(ctx, g, g, FftNorm::forward);  // unnormalised, e^+i
   for_each_2d(ctx, planes * p.h, p.w,
               nufft::CropImage{g.data<complex64>(), x.data<complex64>(), p.deapodize.data<float>(), p.h, p.w, p.gh, p.gw});
@@ -198,27 +206,21 @@ void nufft_adjoint(Context& ctx, const NufftPlan& p, const Tensor& y, Tensor& x)
 Tensor nufft_density_compensation(Context& ctx, const NufftPlan& p, int iterations) {
   if (iterations < 1) throw ArgumentError(cat("nufft_density_compensation: iterations is ", iterations, ", expected at least 1"));
   const Device dev = ctx.device();
-  Tensor w = Tensor::empty({1, p.points}, dev, DType::c64), gw = Tensor::empty({1, p.points}, dev, DType::c64);
+  // The weights stay on the device as complex (real part used), the type the spreading reads.
+  const std::vector<complex64> ones(std::size_t(p.points), complex64{1.0f, 0.0f});
+  Tensor w = Tensor::from_host(std::span<const complex64>(ones), {1, p.points}, dev), gw = Tensor::empty({1, p.points}, dev, DType::c64);
   Tensor g = Tensor::empty({1, p.gh, p.gw}, dev, DType::c64);
-  std::vector<complex64> host(std::size_t(p.points), complex64{1.0f, 0.0f});
   for (int it = 0; it < iterations; ++it) {
-    w.copy_from(Tensor::from_host(std::span<const complex64>(host), {1, p.points}, Device::cpu()));
-    for_each_2d(ctx, 1, p.gh * p.gw,
-                nufft::Spread{w.data<complex64>(), g.data<complex64>(), p.base.data<float>(), p.taps.data<float>(),
-                              p.cell_start.data<float>(), p.cell_points.data<float>(), p.gh, p.gw, p.points, p.kernel.width});
-    for_each_2d(ctx, 1, p.points,
-                nufft::Interpolate{g.data<complex64>(), gw.data<complex64>(), p.base.data<float>(), p.taps.data<float>(), p.gh, p.gw,
-                                   p.points, p.kernel.width});
-    ctx.synchronize();
-    const std::vector<complex64> d = gw.to_vector<complex64>();
-    for (std::size_t j = 0; j < host.size(); ++j)
-      if (d[j].re > 0) host[j].re /= d[j].re;  // every point covers itself, so d > 0 unless underflowed
+    spread(ctx, p, 1, w.data<complex64>(), g.data<complex64>());
+    interpolate(ctx, p, 1, g.data<complex64>(), gw.data<complex64>());
+    for_each(ctx, p.points, nufft::PipeMenonUpdate{w.data<complex64>(), gw.data<complex64>()});
   }
   const double psi0 = nufft_kernel_transform(p.kernel, 0.0);
-  const double scale = std::pow(psi0, 4) / (double(p.gh) / double(p.h) * double(p.gw) / double(p.w));
-  std::vector<float> out(host.size());
-  for (std::size_t j = 0; j < host.size(); ++j) out[j] = float(host[j].re * scale);
-  return Tensor::from_host(std::span<const float>(out), {p.points}, dev);
+  const double area = std::pow(psi0, 4) / (double(p.gh) / double(p.h) * double(p.gw) / double(p.w));
+  Tensor out = Tensor::empty({1, p.points}, dev, DType::f32);
+  real_part(ctx, w, out);
+  scale(ctx, out, float(area));
+  return out.reshape({p.points});
 }
 
 NufftToeplitz make_nufft_toeplitz(Context& ctx, std::int64_t h, std::int64_t w, const std::vector<double>& coords,

@@ -182,5 +182,15 @@ struct Spread {
   }
 };
 
+// One Pipe-Menon step, w_j <- w_j / (G G^T w)_j on the real parts; every point covers itself, so the
+// divisor is positive unless it underflowed, which leaves w_j as it was. for_each over the points.
+struct PipeMenonUpdate {
+  complex64* w;
+  const complex64* d;
+  TW_HD void operator()(std::int64_t j) const {
+    if (d[j].re > 0) w[j].re /= d[j].re;
+  }
+};
+
 }  // namespace nufft
 }  // namespace tweedie

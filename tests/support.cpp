@@ -43,6 +43,11 @@ std::vector<std::complex<double>> complex_uniform(std::size_t n, std::uint64_t s
   return v;
 }
 
+Tensor host_f32(const std::vector<double>& values, const Shape& shape) {
+  const std::vector<float> f(values.begin(), values.end());
+  return Tensor::from_host(std::span<const float>(f), shape);
+}
+
 Tensor upload(const std::vector<double>& values, const Shape& shape) {
   std::vector<float> f(values.begin(), values.end());
   return Tensor::from_host<float>(f, shape, g_device);

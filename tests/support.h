@@ -27,6 +27,8 @@ std::vector<std::complex<double>> complex_uniform(std::size_t n, std::uint64_t s
 
 // f32 / c64 tensors on device() holding `values` (rounded to float), and back to double.
 Tensor upload(const std::vector<double>& values, const Shape& shape);
+// The same as an f32 tensor on the host, whatever the test device.
+Tensor host_f32(const std::vector<double>& values, const Shape& shape);
 Tensor upload(const std::vector<std::complex<double>>& values, const Shape& shape);
 std::vector<double> download(const Tensor& t);
 std::vector<std::complex<double>> download_complex(const Tensor& t);

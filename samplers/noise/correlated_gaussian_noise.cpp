@@ -47,13 +47,27 @@ class Covariance : public NoiseCovariance {
   virtual void draw(const Pattern& p, const double* n, double* e) const = 0;
 
   // The factored pattern of `observed` (undefined: every entry), from the cache when seen before.
+  // MMPS asks once per CG product with the same mask, so the last mask is remembered by its storage
+  // (held here, so its address cannot be reused) and not copied to the host again; masks are not
+  // changed in place.
   std::shared_ptr<const Pattern> pattern(Context& ctx, const Tensor& observed) const {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (last_pattern_ && observed.defined() == last_observed_.defined() &&
+          (!observed.defined() || (observed.data<float>() == last_observed_.data<float>() && observed.shape() == last_observed_.shape() &&
+                                   observed.device() == last_observed_.device())))
+        return last_pattern_;
+    }
     std::vector<char> key(std::size_t(m_), 1);
     if (observed.defined()) {
       const std::vector<float> seen = host_values(ctx, observed);
       for (std::size_t i = 0; i < key.size(); ++i) key[i] = seen[i] != 0;
     }
-    return pattern(std::move(key));
+    std::shared_ptr<const Pattern> p = pattern(std::move(key));
+    std::lock_guard<std::mutex> lock(mutex_);
+    last_observed_ = observed;
+    last_pattern_ = p;
+    return p;
   }
   std::shared_ptr<const Pattern> pattern(std::vector<char> key) const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -110,6 +124,8 @@ class Covariance : public NoiseCovariance {
   std::string description_;
   mutable std::mutex mutex_;
   mutable std::map<std::vector<char>, std::shared_ptr<const Pattern>> patterns_;
+  mutable Tensor last_observed_;                      // the mask of the last pattern() call
+  mutable std::shared_ptr<const Pattern> last_pattern_;
 };
 
 class FullCovariance final : public Covariance {

@@ -41,18 +41,13 @@ struct Correlated {
   std::vector<double> sigma;  // kM x kM
 };
 
-Tensor host_f32(const std::vector<double>& v, const Shape& s) {
-  const std::vector<float> f(v.begin(), v.end());
-  return Tensor::from_host(std::span<const float>(f), s);
-}
-
 std::vector<Correlated> models() {
   std::vector<Correlated> out;
   // Full: a random SPD matrix, stored in f32 as a file would hold it.
   std::vector<double> full = test::as_float(test::random_covariance(kM, 31, 0.05));
   for (std::int64_t i = 0; i < kM; ++i)
     for (std::int64_t j = 0; j < i; ++j) full[std::size_t(i * kM + j)] = full[std::size_t(j * kM + i)];
-  out.push_back({"full", make_full_covariance_noise(host_f32(full, {kM, kM}), kItem, "gaussian:cov=c.h5"), full});
+  out.push_back({"full", make_full_covariance_noise(test::host_f32(full, {kM, kM}), kItem, "gaussian:cov=c.h5"), full});
   // Low rank: per-entry sigma and two sources.
   const std::vector<double> s = test::as_float(test::uniform(kM, 32, 0.1, 0.3)), f = test::as_float(test::uniform(2 * kM, 33, -0.5, 0.5));
   std::vector<double> dense(std::size_t(kM * kM), 0.0);
@@ -62,12 +57,12 @@ std::vector<Correlated> models() {
       for (std::int64_t q = 0; q < 2; ++q) v += f[std::size_t(q * kM + i)] * f[std::size_t(q * kM + j)];
       dense[std::size_t(i * kM + j)] = v;
     }
-  out.push_back({"low rank", make_low_rank_covariance_noise(host_f32(s, {2, 3}), host_f32(f, {2, kM}), kItem, "gaussian:sigma=s.h5:factor=f.h5"),
+  out.push_back({"low rank", make_low_rank_covariance_noise(test::host_f32(s, {2, 3}), test::host_f32(f, {2, kM}), kItem, "gaussian:sigma=s.h5:factor=f.h5"),
                  dense});
   // Low rank with one sigma: the scalar form.
   std::vector<double> scalar = dense;
   for (std::int64_t i = 0; i < kM; ++i) scalar[std::size_t(i * kM + i)] += double(0.2f) * double(0.2f) - s[std::size_t(i)] * s[std::size_t(i)];
-  out.push_back({"low rank, one sigma", make_low_rank_covariance_noise(host_f32({0.2}, {1}), host_f32(f, {2, kM}), kItem, "gaussian:sigma=0.2:factor=f.h5"),
+  out.push_back({"low rank, one sigma", make_low_rank_covariance_noise(test::host_f32({0.2}, {1}), test::host_f32(f, {2, kM}), kItem, "gaussian:sigma=0.2:factor=f.h5"),
                  scalar});
   return out;
 }
@@ -140,7 +135,7 @@ TEST_CASE("correlated Gaussian noise: the covariance map is Sigma_oo on observed
   for (std::int64_t i = 0; i < kM; ++i)
     diag[std::size_t(i * kM + i)] = double(0.3f) * double(0.3f), per[std::size_t(i * kM + i)] = sig[std::size_t(i)] * sig[std::size_t(i)];
   all.push_back({"diagonal", make_gaussian_noise(0.3), diag});
-  all.push_back({"diagonal per entry", make_gaussian_noise(host_f32(sig, kItem), "gaussian:sigma=s.h5", test::device()), per});
+  all.push_back({"diagonal per entry", make_gaussian_noise(test::host_f32(sig, kItem), "gaussian:sigma=s.h5", test::device()), per});
   for (const Correlated& c : all)
     for (const std::vector<double>& mask : {std::vector<double>(), kMask}) {
       CAPTURE(c.name);
@@ -198,29 +193,29 @@ TEST_CASE("correlated Gaussian noise: bad covariances, factors and data are refu
   std::vector<double> full = test::random_covariance(kM, 31, 0.05);
   for (std::int64_t i = 0; i < kM; ++i)
     for (std::int64_t j = 0; j < i; ++j) full[std::size_t(i * kM + j)] = full[std::size_t(j * kM + i)];
-  CHECK_THROWS_WITH_AS(make_full_covariance_noise(host_f32({full.begin(), full.begin() + kM * (kM - 1)}, {kM, kM - 1}), kItem, "gaussian:cov=c.h5"),
+  CHECK_THROWS_WITH_AS(make_full_covariance_noise(test::host_f32({full.begin(), full.begin() + kM * (kM - 1)}, {kM, kM - 1}), kItem, "gaussian:cov=c.h5"),
                        doctest::Contains("must be (6, 6)"), ShapeError);
   std::vector<double> skew = full;
   skew[1] += 0.5;
-  CHECK_THROWS_WITH_AS(make_full_covariance_noise(host_f32(skew, {kM, kM}), kItem, "gaussian:cov=c.h5"),
+  CHECK_THROWS_WITH_AS(make_full_covariance_noise(test::host_f32(skew, {kM, kM}), kItem, "gaussian:cov=c.h5"),
                        doctest::Contains("not symmetric: entry (1, 0)"), ArgumentError);
   std::vector<double> indefinite = full;
   indefinite[std::size_t(3 * kM + 3)] = -1;
-  CHECK_THROWS_WITH_AS(make_full_covariance_noise(host_f32(indefinite, {kM, kM}), kItem, "gaussian:cov=c.h5"),
+  CHECK_THROWS_WITH_AS(make_full_covariance_noise(test::host_f32(indefinite, {kM, kM}), kItem, "gaussian:cov=c.h5"),
                        doctest::Contains("not positive definite (its Cholesky pivot at entry 3"), ArgumentError);
   std::vector<double> nan = full;
   nan[7] = NAN;
-  CHECK_THROWS_WITH_AS(make_full_covariance_noise(host_f32(nan, {kM, kM}), kItem, "gaussian:cov=c.h5"), doctest::Contains("gaussian:cov=c.h5"),
+  CHECK_THROWS_WITH_AS(make_full_covariance_noise(test::host_f32(nan, {kM, kM}), kItem, "gaussian:cov=c.h5"), doctest::Contains("gaussian:cov=c.h5"),
                        ArgumentError);
-  const Tensor f = host_f32(test::uniform(2 * kM, 33), {2, kM});
-  CHECK_THROWS_WITH_AS(make_low_rank_covariance_noise(host_f32({0.0}, {1}), f, kItem, "g"), doctest::Contains("must be positive"), ArgumentError);
-  CHECK_THROWS_WITH_AS(make_low_rank_covariance_noise(host_f32({0.1, 0.2}, {2}), f, kItem, "g"), doctest::Contains("one value or one per entry"),
+  const Tensor f = test::host_f32(test::uniform(2 * kM, 33), {2, kM});
+  CHECK_THROWS_WITH_AS(make_low_rank_covariance_noise(test::host_f32({0.0}, {1}), f, kItem, "g"), doctest::Contains("must be positive"), ArgumentError);
+  CHECK_THROWS_WITH_AS(make_low_rank_covariance_noise(test::host_f32({0.1, 0.2}, {2}), f, kItem, "g"), doctest::Contains("one value or one per entry"),
                        ShapeError);
-  CHECK_THROWS_WITH_AS(make_low_rank_covariance_noise(host_f32({0.1}, {1}), host_f32(test::uniform(2 * kM, 33), {kM, 2}), kItem, "g"),
+  CHECK_THROWS_WITH_AS(make_low_rank_covariance_noise(test::host_f32({0.1}, {1}), test::host_f32(test::uniform(2 * kM, 33), {kM, 2}), kItem, "g"),
                        doctest::Contains("must be (r, 6)"), ShapeError);
 
   // Models and data: complex data, items of the wrong size; correlated models have no diagonal.
-  const auto model = make_full_covariance_noise(host_f32(full, {kM, kM}), kItem, "gaussian:cov=c.h5");
+  const auto model = make_full_covariance_noise(test::host_f32(full, {kM, kM}), kItem, "gaussian:cov=c.h5");
   CHECK_FALSE(model->gaussian_variance(ctx, kItem).defined());
   CHECK_THROWS_WITH_AS(model->validate(ctx, test::upload(test::complex_uniform(kM, 1), {1, 2, 3}), Tensor(), "y.h5#y"),
                        doctest::Contains("whiten complex (multi-coil) data"), ArgumentError);

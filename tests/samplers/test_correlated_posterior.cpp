@@ -19,11 +19,6 @@ using namespace tweedie::test;
 
 namespace {
 
-Tensor host_f32(const std::vector<double>& v, const Shape& s) {
-  const std::vector<float> f(v.begin(), v.end());
-  return Tensor::from_host(std::span<const float>(f), s);
-}
-
 // diag(sigma^2) + F^T F over m entries, F (rank x m) uniform in [-scale, scale], as f32 values; and the
 // noise model made from the same numbers (low rank, or the dense matrix as a full covariance).
 struct CorrelatedNoise {
@@ -44,9 +39,9 @@ CorrelatedNoise correlated_noise(std::int64_t m, const Shape& item, double sigma
     }
   if (full) {
     c.dense = as_float(c.dense);
-    c.model = make_full_covariance_noise(host_f32(c.dense, {m, m}), item, "gaussian:cov=test");
+    c.model = make_full_covariance_noise(test::host_f32(c.dense, {m, m}), item, "gaussian:cov=test");
   } else {
-    c.model = make_low_rank_covariance_noise(host_f32({sigma}, {1}), host_f32(f, {rank, m}), item, "gaussian:sigma=test:factor=test");
+    c.model = make_low_rank_covariance_noise(test::host_f32({sigma}, {1}), test::host_f32(f, {rank, m}), item, "gaussian:sigma=test:factor=test");
   }
   return c;
 }
@@ -110,7 +105,7 @@ TEST_CASE("MMPS with a correlated Sigma_y is the exact E[x | x_t, y]; Pi-GDM and
     // The same solve with only Sigma_y's diagonal: what ignoring the correlations costs.
     std::vector<double> sd;
     for (std::int64_t i = 0; i < item.numel(); ++i) sd.push_back(std::sqrt(noise.dense[std::size_t(i * item.numel() + i)]));
-    const auto diagonal = make_gaussian_noise(host_f32(sd, item), "gaussian:sigma=diagonal", device());
+    const auto diagonal = make_gaussian_noise(test::host_f32(sd, item), "gaussian:sigma=diagonal", device());
     const double err_diagonal = denoiser_error(pb, *make_mmps_denoiser(pb.prior, pb.op, ctx, *diagonal, pb.y, o), exact);
     MESSAGE(std::string(row.problem), " (", std::string(row.covariance), ", ", std::string(row.full ? "full" : "low-rank"), " Sigma_y): relative error ", err,
             "; with Sigma_y's diagonal only ", err_diagonal);
@@ -172,7 +167,7 @@ TEST_CASE("tweedie solve's posterior under correlated noise: MMPS's samples matc
   const MomentError floor = moment_error(exact_draws(post, pb.d, n, 65), post, pb.d);
   std::vector<double> sd;
   for (std::int64_t i = 0; i < m; ++i) sd.push_back(std::sqrt(noise.dense[std::size_t(i * m + i)]));
-  const std::shared_ptr<NoiseModel> diagonal = make_gaussian_noise(host_f32(sd, item), "gaussian:sigma=diagonal", device());
+  const std::shared_ptr<NoiseModel> diagonal = make_gaussian_noise(test::host_f32(sd, item), "gaussian:sigma=diagonal", device());
   MESSAGE("matrix problem (D = 16, 8 outputs), Sigma_y = 1e-3 I + F^T F (rank 2), ", n, " samples, 100 ddpm steps; exact draws: mean error ",
           floor.mean, " sd, covariance error ", floor.cov);
   auto run = [&](const char* method, const std::shared_ptr<NoiseModel>& model) {
