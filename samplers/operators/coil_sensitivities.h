@@ -38,14 +38,21 @@ Calibration cartesian_calibration(const Tensor& kspace, const Tensor& mask, std:
 Calibration nufft_calibration(Context& ctx, const Tensor& kspace, const std::vector<double>& coords, std::int64_t size,
                               const NufftOptions& nufft, int iterations = 30);
 
+// Each pixel's maps are an eigenvector, so their common phase is free. `coil0` makes coil 0 real and
+// non-negative (BART's habit); `image` makes the coil-combined low-resolution image of the calibration
+// region, sum_k conj(S_k) m_k, real and non-negative, so that a real object stays real under the maps,
+// as real-valued priors (x f32) need.
+enum class EspiritPhase { coil0, image };
+
 struct EspiritOptions {
   std::int64_t kernel = 6;  // side of the k-space patches
   double threshold = 0.02;  // keep the patch subspace's singular vectors with sigma > threshold sigma_max
   double crop = 0.95;       // maps are 0 where W(x)'s top eigenvalue is below crop (0 keeps every pixel)
+  EspiritPhase phase = EspiritPhase::coil0;
 };
 
 struct EspiritMaps {
-  Tensor maps;                          // (K, H, W) c64 on the host: unit norm over coils, coil 0 real >= 0
+  Tensor maps;                          // (K, H, W) c64 on the host: unit norm over coils, phase as asked
   Tensor eigenvalues;                   // (H, W) f32: W(x)'s top eigenvalue, ~1 where the coils explain the data
   std::int64_t kernels = 0;             // singular vectors kept
   std::vector<double> singular_values;  // of the calibration matrix, descending
@@ -53,6 +60,11 @@ struct EspiritMaps {
 
 // Maps (K, h, w) from a calibration region (K, cy, cx) c64 (cy, cx <= h, w; the kernel fits in it).
 EspiritMaps espirit(Context& ctx, const Calibration& calibration, std::int64_t h, std::int64_t w, const EspiritOptions& options);
+
+// Smooth synthetic sensitivities (K, h, w) c64 for simulation studies: coils evenly spaced on a ring at
+// 0.7 of the half field of view, each a broad Gaussian bump (variance 0.6 in units of the half field)
+// with a smooth phase of its own, normalised so that sum_k |S_k|^2 = 1 at every pixel.
+Tensor synthetic_coil_maps(std::int64_t coils, std::int64_t h, std::int64_t w);
 
 // sqrt(sum_k |images_k|^2): (K, H, W) c64 -> (H, W) f32.
 Tensor root_sum_of_squares(const Tensor& images);

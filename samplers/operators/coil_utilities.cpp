@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <numbers>
 
 #include "kernels/fft.h"
 #include "runtime/error.h"
@@ -106,6 +107,30 @@ Calibration nufft_calibration(Context& ctx, const Tensor& kspace, const std::vec
   fft2(ctx, shifted, shifted, FftNorm::ortho);
   fftshift2(ctx, shifted, image);
   return {image.to_host(), size, size};
+}
+
+Tensor synthetic_coil_maps(std::int64_t coils, std::int64_t h, std::int64_t w) {
+  if (coils < 1 || h < 1 || w < 1) throw ArgumentError(cat("synthetic coil maps: ", coils, " coils of ", h, " x ", w, "; need at least 1 of 1 x 1"));
+  std::vector<cd> s(static_cast<std::size_t>(coils * h * w));
+  for (std::int64_t c = 0; c < coils; ++c) {
+    const double a = 2 * std::numbers::pi * double(c) / double(coils), py = 0.7 * std::sin(a), px = 0.7 * std::cos(a);
+    for (std::int64_t r = 0; r < h; ++r)
+      for (std::int64_t q = 0; q < w; ++q) {
+        const double y = 2 * double(r) / double(h) - 1, x = 2 * double(q) / double(w) - 1;
+        const double d2 = (y - py) * (y - py) + (x - px) * (x - px);
+        s[std::size_t((c * h + r) * w + q)] = std::polar(std::exp(-d2 / 1.2), 0.8 * (y * std::cos(a) - x * std::sin(a)) + double(c));
+      }
+  }
+  std::vector<complex64> out(s.size());
+  for (std::int64_t p = 0; p < h * w; ++p) {
+    double e = 0;
+    for (std::int64_t c = 0; c < coils; ++c) e += std::norm(s[std::size_t(c * h * w + p)]);
+    for (std::int64_t c = 0; c < coils; ++c) {
+      const cd v = s[std::size_t(c * h * w + p)] / std::sqrt(e);
+      out[std::size_t(c * h * w + p)] = complex64{float(v.real()), float(v.imag())};
+    }
+  }
+  return Tensor::from_host(std::span<const complex64>(out), {coils, h, w});
 }
 
 Tensor root_sum_of_squares(const Tensor& images) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "runtime/tensor.h"
+#include "samplers/operators/coil_sensitivities.h"
 #include "support.h"
 
 namespace tweedie::test {
@@ -28,26 +29,8 @@ inline std::vector<double> phantom(std::int64_t n) {
   return x;
 }
 
-// Smooth maps (K, n, n) with sum_k |S_k|^2 = 1: coils on a ring, each a broad bump with its own smooth
-// phase, normalised per pixel.
-inline std::vector<cd> smooth_maps(std::int64_t k, std::int64_t n) {
-  std::vector<cd> s(static_cast<std::size_t>(k * n * n));
-  for (std::int64_t c = 0; c < k; ++c) {
-    const double a = 2 * std::numbers::pi * double(c) / double(k), py = 0.7 * std::sin(a), px = 0.7 * std::cos(a);
-    for (std::int64_t r = 0; r < n; ++r)
-      for (std::int64_t q = 0; q < n; ++q) {
-        const double y = 2 * double(r) / double(n) - 1, x = 2 * double(q) / double(n) - 1;
-        const double d2 = (y - py) * (y - py) + (x - px) * (x - px);
-        s[std::size_t((c * n + r) * n + q)] = std::polar(std::exp(-d2 / 1.2), 0.8 * (y * std::cos(a) - x * std::sin(a)) + double(c));
-      }
-  }
-  for (std::int64_t p = 0; p < n * n; ++p) {
-    double e = 0;
-    for (std::int64_t c = 0; c < k; ++c) e += std::norm(s[std::size_t(c * n * n + p)]);
-    for (std::int64_t c = 0; c < k; ++c) s[std::size_t(c * n * n + p)] /= std::sqrt(e);
-  }
-  return s;
-}
+// The library's synthetic maps (K, n, n) as complex doubles (samplers/operators/coil_sensitivities.h).
+inline std::vector<cd> smooth_maps(std::int64_t k, std::int64_t n) { return download_complex(samplers::synthetic_coil_maps(k, n, n)); }
 
 // Distance between unit coil vectors up to a common phase, per pixel: min_phi |a e^(i phi) - b|.
 inline double phase_free_distance(const std::vector<cd>& a, const std::vector<cd>& b, std::int64_t k, std::int64_t plane, std::int64_t p) {

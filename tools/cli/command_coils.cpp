@@ -5,6 +5,7 @@
 // coils first (SVD) and writes the compressed data beside the maps.
 #include <chrono>
 #include <iostream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "cli/arguments.h"
@@ -21,7 +22,7 @@ namespace tweedie::cli {
 namespace {
 
 struct CoilsFlags {
-  std::string kspace, output, png;
+  std::string kspace, output, png, phase = "image", observation;
   std::int64_t item = 0, calibration = 24, kernel = 6, compress = 0;
   double threshold = 0.02, crop = 0.95;
   int threads = 0;
@@ -44,6 +45,29 @@ Tensor coil_images(Context& ctx, const Tensor& y, const KspaceSampling& sampling
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = complex64{v[i].re * weight[i % weight.size()], v[i].im * weight[i % weight.size()]};
   nufft_adjoint(ctx, plan, Tensor::from_host(std::span<const complex64>(v), y.shape()), images);
   return images;
+}
+
+// The spec of the operator without its coils= field (where k-space is sampled, and how).
+std::string without_coils(const std::string& spec) {
+  std::string out, field;
+  std::stringstream in(spec);
+  while (std::getline(in, field, ':'))
+    if (field.rfind("coils=", 0) != 0) out += (out.empty() ? "" : ":") + field;
+  return out;
+}
+
+// An observation file for the multi-coil problem with the estimated maps: y (compressed if asked), the
+// same sampling and noise, coils= the maps just written; x is one (1, H, W) image.
+void write_observation(const CoilsFlags& f, const Observation& obs, const Tensor& y) {
+  const samplers::Signal x{{1, obs.x.shape[1], obs.x.shape[2]}, obs.x.dtype};
+  SpecOptions options;
+  options.flag = "--observation";
+  options.items = y.dim(0);
+  const BuiltOperator op = build_operator(cat(without_coils(obs.op.op->describe()), ":coils=", f.output, "#maps"), x, Device::cpu(), options);
+  options.flag = "--observation (noise)";
+  const BuiltNoise noise = build_noise(obs.noise.noise ? obs.noise.noise->describe() : "none", op.op->output(), Device::cpu(), options);
+  check_observations(y, op, noise, cat("--observation ", f.observation));
+  save_observation(f.observation, y, x, op, noise, {{"kspace", f.kspace}, {"maps", f.output}});
 }
 
 void run_coils(const CoilsFlags& f) {
@@ -103,6 +127,7 @@ void run_coils(const CoilsFlags& f) {
   eo.kernel = f.kernel;
   eo.threshold = f.threshold;
   eo.crop = f.crop;
+  eo.phase = f.phase == "coil0" ? samplers::EspiritPhase::coil0 : samplers::EspiritPhase::image;
   const samplers::EspiritMaps maps = samplers::espirit(ctx, region, h, w, eo);
   const Tensor rss = samplers::root_sum_of_squares(coil_images(ctx, y, sampling, h, w));
 
@@ -114,6 +139,7 @@ void run_coils(const CoilsFlags& f) {
   out.set_attribute("maps", "kernel", f.kernel);
   out.set_attribute("maps", "threshold", shortest_text(f.threshold));
   out.set_attribute("maps", "crop", shortest_text(f.crop));
+  out.set_attribute("maps", "phase", f.phase);
   out.set_attribute("maps", "calibration", cat(region.rows, "x", region.columns));
   out.set_attribute("maps", "kspace", cat(f.kspace, " item ", f.item));
   if (f.compress > 0) {
@@ -122,6 +148,7 @@ void run_coils(const CoilsFlags& f) {
   }
   if (!f.png.empty()) write_png_view(f.png, rss.reshape({1, 1, h, w}), /*own_range=*/true);
   out.commit();
+  if (!f.observation.empty()) write_observation(f, obs, compressed_all.defined() ? compressed_all : obs.y);
 
   const std::vector<float> lambda = maps.eigenvalues.to_vector<float>();
   std::int64_t kept = 0;
@@ -153,7 +180,14 @@ void add_coils_command(CLI::App& app) {
   cmd->add_option("--kernel", f->kernel, "Side of ESPIRiT's k-space kernel")->capture_default_str();
   cmd->add_option("--threshold", f->threshold, "Keep singular vectors above this fraction of the largest")->capture_default_str();
   cmd->add_option("--crop", f->crop, "Zero the maps where the top eigenvalue is below this (0 keeps all)")->capture_default_str();
+  cmd->add_option("--phase", f->phase,
+                  "The maps' free per-pixel phase: image (the combined image is real and non-negative, as real-valued priors need) "
+                  "or coil0 (coil 0 real)")
+      ->check(CLI::IsMember({"image", "coil0"}))
+      ->capture_default_str();
   cmd->add_option("--compress", f->compress, "Compress to this many virtual coils first (SVD); writes compression (V, K) and y (N, V, ...)");
+  cmd->add_option("--observation", f->observation,
+                  "Also write an observation file of the multi-coil problem with the estimated maps (tweedie solve --y FILE)");
   cmd->add_option("--png", f->png, "Also write the root-sum-of-squares image as PNG");
   cmd->add_option("--threads", f->threads, "Host threads (0: all)")->capture_default_str();
   cmd->callback([f] { run_coils(*f); });

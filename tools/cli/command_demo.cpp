@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "demo/curve.h"
 #include "demo/phantoms.h"
+#include "samplers/operators/coil_sensitivities.h"
 #include "io/denoiser_file.h"
 #include "io/hdf5_file.h"
 #include "io/operator_spec.h"
@@ -183,8 +184,9 @@ void run_demo(const DemoFlags& f) {
 
 struct PhantomFlags {
   std::string output, fit_prior;
-  std::int64_t count = 1000, size = 64, curve = 0;
+  std::int64_t count = 1000, size = 64, curve = 0, coils = 0;
   std::uint64_t seed = 0;
+  bool unit = false;
 };
 
 void run_phantoms(const PhantomFlags& f) {
@@ -200,14 +202,18 @@ void run_phantoms(const PhantomFlags& f) {
     out.commit();
     return;
   }
+  if (f.coils < 0) throw ArgumentError(cat("--coils ", f.coils, ": give a number of coils, or 0 for none"));
+  if (f.coils > 0 && f.output.empty()) throw ArgumentError("--coils writes maps beside the phantoms: give -o PHANTOMS.h5");
   if (f.count < 2 || f.size < 8) throw ArgumentError(cat("--count ", f.count, " --size ", f.size, ": need at least 2 phantoms of at least 8 pixels"));
   if (!f.output.empty()) {
     std::vector<float> all;
     for (std::int64_t i = 0; i < f.count; ++i)
-      for (double v : demo::random_phantom(f.size, f.seed, std::uint64_t(i))) all.push_back(float(v));
+      for (double v : demo::random_phantom(f.size, f.seed, std::uint64_t(i))) all.push_back(float(f.unit ? (v + 1) / 2 : v));
     H5File out = H5File::create(f.output);
     out.write("x", Tensor::from_host(std::span<const float>(all), {f.count, 1, f.size, f.size}));
-    out.set_attribute("", "generator", cat("tweedie phantoms --count ", f.count, " --size ", f.size, " --seed ", f.seed));
+    if (f.coils > 0) out.write("maps", samplers::synthetic_coil_maps(f.coils, f.size, f.size));
+    out.set_attribute("", "generator", cat("tweedie phantoms --count ", f.count, " --size ", f.size, " --seed ", f.seed,
+                                           f.coils > 0 ? cat(" --coils ", f.coils) : std::string(), f.unit ? " --unit" : ""));
     out.commit();
   }
   if (!f.fit_prior.empty()) save_gaussian_prior(f.fit_prior, demo::fit_stationary_prior(f.size, f.count, f.seed));
@@ -241,6 +247,8 @@ void add_demo_command(CLI::App& app) {
   ph->add_option("--count", p->count, "Number of phantoms")->capture_default_str();
   ph->add_option("--size", p->size, "Image side in pixels")->capture_default_str();
   ph->add_option("--seed", p->seed, "Seed of the set")->capture_default_str();
+  ph->add_flag("--unit", p->unit, "Write (x + 1) / 2: values in [0, 1] with a background of 0, as MRI magnitudes are (the priors use [-1, 1])");
+  ph->add_option("--coils", p->coils, "Also write smooth synthetic coil sensitivities, dataset maps (K, size, size) c64 (sum_k |S_k|^2 = 1)");
   ph->add_option("--curve", p->curve, "Instead of images, points (count, D) on a fixed smooth closed curve in D dimensions (demo/curve.h)");
   ph->callback([p] { run_phantoms(*p); });
 }
