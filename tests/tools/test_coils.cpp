@@ -1,5 +1,6 @@
 // `tweedie coils` end to end: ESPIRiT maps from simulated Cartesian and radial 8-coil k-space written
 // by `tweedie simulate`, against the maps that made the data; coil compression; refusals.
+#include <algorithm>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -104,4 +105,28 @@ TEST_CASE("tweedie coils estimates the maps of Cartesian and radial 8-coil k-spa
   sim = run("simulate --operator inpaint:p=0.5 --x " + dir.file("x.h5") + " -o " + dir.file("yi.h5"));
   REQUIRE_MESSAGE(sim.status == 0, sim.out);
   check_refused("coils --kspace " + dir.file("yi.h5"), dir.file("bad.h5"), "multi-coil k-space is (N, K, ...) c64");
+}
+
+TEST_CASE("tweedie phantoms --coils K --unit writes [0, 1] phantoms and unit-norm synthetic coil maps") {
+  TempDir dir;
+  Run r = run("phantoms --count 2 --size 16 --seed 7 --unit --coils 3 -o " + dir.file("p.h5"));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  H5File f = H5File::open(dir.file("p.h5"));
+  const std::vector<double> x = download(f.read("x"));
+  CHECK(*std::min_element(x.begin(), x.end()) >= 0.0);
+  CHECK(*std::max_element(x.begin(), x.end()) <= 1.0);
+  CHECK(*std::min_element(x.begin(), x.end()) == 0.0);  // the background, -1 before rescaling
+  CHECK(f.shape("maps") == Shape{3, 16, 16});
+  const std::vector<cd> s = download_complex(f.read("maps"));
+  double worst = 0;
+  for (std::int64_t p = 0; p < 256; ++p) {
+    double e = 0;
+    for (std::int64_t c = 0; c < 3; ++c) e += std::norm(s[std::size_t(c * 256 + p)]);
+    worst = std::max(worst, std::abs(e - 1));
+  }
+  CHECK(worst < 1e-5);
+  Run refused = run("phantoms --count 2 --size 16 --coils 3 --fit-prior " + dir.file("prior.h5"));
+  CHECK(refused.status != 0);
+  CHECK(contains(refused.out, "--coils writes maps beside the phantoms: give -o PHANTOMS.h5"));
+  CHECK(!std::filesystem::exists(dir.file("prior.h5")));
 }
