@@ -102,6 +102,9 @@ TEST_CASE("tweedie coils estimates the maps of Cartesian and radial 8-coil k-spa
   check_refused("coils --kspace " + dir.file("yr.h5") + " --calibration 40", dir.file("bad.h5"), "the 40 x 40 calibration region is larger than the 32 x 32 image");
   check_refused("coils --kspace " + dir.file("y.h5") + " --kernel 20", dir.file("bad.h5"), "fully sampled over 24 x 16 entries only");
   check_refused("coils --kspace " + dir.file("y.h5") + " --compress 9", dir.file("bad.h5"), "choose 1 to 8");
+  // When the observation cannot be written, the maps it would name do not stay either.
+  check_refused("coils --kspace " + dir.file("y.h5") + " --observation " + dir.file("no/such/folder/ye.h5"), dir.file("bad.h5"),
+                "no/such/folder/ye.h5");
   sim = run("simulate --operator inpaint:p=0.5 --x " + dir.file("x.h5") + " -o " + dir.file("yi.h5"));
   REQUIRE_MESSAGE(sim.status == 0, sim.out);
   check_refused("coils --kspace " + dir.file("yi.h5"), dir.file("bad.h5"), "multi-coil k-space is (N, K, ...) c64");

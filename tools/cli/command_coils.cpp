@@ -4,6 +4,7 @@
 // and writes the maps, their eigenvalues and a root-sum-of-squares image; optionally compresses the
 // coils first (SVD) and writes the compressed data beside the maps.
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <nlohmann/json.hpp>
@@ -148,7 +149,17 @@ void run_coils(const CoilsFlags& f) {
   }
   if (!f.png.empty()) write_png_view(f.png, rss.reshape({1, 1, h, w}), /*own_range=*/true);
   out.commit();
-  if (!f.observation.empty()) write_observation(f, obs, compressed_all.defined() ? compressed_all : obs.y);
+  if (!f.observation.empty()) {
+    // The observation names the maps file, so it comes second; if it cannot be written, no output stays.
+    try {
+      write_observation(f, obs, compressed_all.defined() ? compressed_all : obs.y);
+    } catch (...) {
+      std::error_code ec;
+      std::filesystem::remove(f.output, ec);
+      if (!f.png.empty()) std::filesystem::remove(f.png, ec);
+      throw;
+    }
+  }
 
   const std::vector<float> lambda = maps.eigenvalues.to_vector<float>();
   std::int64_t kept = 0;
