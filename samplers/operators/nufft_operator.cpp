@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <string_view>
 #include <numbers>
 
 #include "kernels/coil.h"
@@ -25,54 +26,58 @@ class NufftMriOperator final : public Operator {
 
   // x (N, C, H, W) -> y (N, K or C, P) c64.
   void apply(Context& ctx, const Tensor& x, Tensor& y) const override {
-    const std::int64_t n = check_batches(ctx, x, y);
+    const std::int64_t n = check_batches(ctx, x, y, "y");
     if (n == 0) return;
-    Tensor image = Tensor::empty({n, output_.shape[0], plan_.h, plan_.w}, ctx.device(), DType::c64);
-    if (maps_.defined()) coil_expand(ctx, x, maps_, image);
-    else if (x.dtype() == DType::f32) to_complex(ctx, x, image);
-    else image.copy_from(x);
-    nufft_forward(ctx, plan_, image, y);
+    nufft_forward(ctx, plan_, coil_images(ctx, x, n), y);
   }
 
   // y (N, K or C, P) -> x: sum_k conj(S_k) NUFFT^H(y_k), the real part for a real x.
   void adjoint(Context& ctx, const Tensor& y, Tensor& x) const override {
-    const std::int64_t n = check_batches(ctx, x, y);
+    const std::int64_t n = check_batches(ctx, x, y, "y");
     if (n == 0) return;
     Tensor image = Tensor::empty({n, output_.shape[0], plan_.h, plan_.w}, ctx.device(), DType::c64);
     nufft_adjoint(ctx, plan_, y, image);
-    if (maps_.defined()) coil_combine(ctx, image, maps_, x);
-    else if (x.dtype() == DType::f32) real_part(ctx, image, x);
-    else x.copy_from(image);
+    combine(ctx, image, x);
   }
 
   // A^H A x by the Toeplitz embedding (kernels/nufft.h), made on the first call: sum_k conj(S_k) T (S_k x),
   // or T per channel.
   void normal(Context& ctx, const Tensor& x, Tensor& out) const override {
+    const std::int64_t n = check_batches(ctx, x, out, "out");
+    if (n == 0) return;
+    std::call_once(toeplitz_made_, [&] { toeplitz_ = make_nufft_toeplitz(ctx, plan_.h, plan_.w, coords_, options_); });
+    const Tensor image = coil_images(ctx, x, n);
+    Tensor product = Tensor::empty(image.shape(), ctx.device(), DType::c64);
+    nufft_normal(ctx, toeplitz_, image, product);
+    combine(ctx, product, out);
+  }
+
+ private:
+  // x's batch size, after checking the context and that the other tensor agrees: y (N, output...), or
+  // for the normal map `out` (N, input...).
+  std::int64_t check_batches(const Context& ctx, const Tensor& x, const Tensor& other, const char* role) const {
     if (ctx.device() != device_)
       throw ArgumentError(cat("operator '", describe(), "' was built on ", device_.str(), " but the context is on ", ctx.device().str()));
     const std::int64_t n = batch_of_input(ctx, x);
-    if (batch_of_input(ctx, out, "out") != n)
-      throw ShapeError(cat("operator '", describe(), "': x ", x.shape().str(), " and out ", out.shape().str(), " differ in batch size"));
-    if (n == 0) return;
-    std::call_once(toeplitz_made_, [&] { toeplitz_ = make_nufft_toeplitz(ctx, plan_.h, plan_.w, coords_, options_); });
+    const std::int64_t m = std::string_view(role) == "y" ? batch_of_output(ctx, other) : batch_of_input(ctx, other, role);
+    if (n != m)
+      throw ShapeError(cat("operator '", describe(), "': x ", x.shape().str(), " and ", role, " ", other.shape().str(), " differ in batch size"));
+    return n;
+  }
+
+  // The complex planes the NUFFT transforms: S_k x per coil, or x itself per channel (N, K or C, H, W).
+  Tensor coil_images(Context& ctx, const Tensor& x, std::int64_t n) const {
     Tensor image = Tensor::empty({n, output_.shape[0], plan_.h, plan_.w}, ctx.device(), DType::c64);
     if (maps_.defined()) coil_expand(ctx, x, maps_, image);
     else if (x.dtype() == DType::f32) to_complex(ctx, x, image);
     else image.copy_from(x);
-    Tensor product = Tensor::empty(image.shape(), ctx.device(), DType::c64);
-    nufft_normal(ctx, toeplitz_, image, product);
-    if (maps_.defined()) coil_combine(ctx, product, maps_, out);
-    else if (out.dtype() == DType::f32) real_part(ctx, product, out);
-    else out.copy_from(product);
+    return image;
   }
-
- private:
-  std::int64_t check_batches(const Context& ctx, const Tensor& x, const Tensor& y) const {
-    if (ctx.device() != device_)
-      throw ArgumentError(cat("operator '", describe(), "' was built on ", device_.str(), " but the context is on ", ctx.device().str()));
-    const std::int64_t n = batch_of_input(ctx, x), m = batch_of_output(ctx, y);
-    if (n != m) throw ShapeError(cat("operator '", describe(), "': x ", x.shape().str(), " and y ", y.shape().str(), " differ in batch size"));
-    return n;
+  // Their adjoint: sum_k conj(S_k) image_k, or the planes themselves (the real part for a real x).
+  void combine(Context& ctx, const Tensor& image, Tensor& x) const {
+    if (maps_.defined()) coil_combine(ctx, image, maps_, x);
+    else if (x.dtype() == DType::f32) real_part(ctx, image, x);
+    else x.copy_from(image);
   }
 
   NufftPlan plan_;

@@ -88,32 +88,24 @@ void run_coils(const CoilsFlags& f) {
   const std::int64_t coils = obs.y.dim(1);
   if (coils < 2) throw ArgumentError(cat("--kspace ", f.kspace, ": y is ", obs.y.str(), ", a single coil; coil maps need several"));
 
-  // One item's k-space (K, ...), compressed to V virtual coils if asked (the compression is fitted on it).
-  const std::int64_t per_item = obs.y.numel() / items;
-  std::vector<std::int64_t> item_dims(obs.y.shape().dims().begin() + 1, obs.y.shape().dims().end());
-  Tensor y = Tensor::from_host(std::span<const complex64>(obs.y.to_vector<complex64>().data() + f.item * per_item, std::size_t(per_item)),
-                               Shape(std::span<const std::int64_t>(item_dims)));
+  // One item's k-space (K, ...), compressed to V virtual coils if asked: the compression is fitted on
+  // that item, and every item goes through the same matrix.
+  const Shape item_shape(obs.y.shape().dims().subspan(1));
+  auto item = [&](std::int64_t n) { return obs.y.slice(n, 1).reshape(item_shape); };
+  Tensor y = item(f.item);
   samplers::CoilCompression compression;
   Tensor compressed_all;
   if (f.compress > 0) {
     compression = samplers::coil_compression(y, f.compress);
-    y = samplers::compress_coils(y, compression);
-    // Every item through the same matrix: (N, K, ...) -> (K, N, ...) -> (V, N, ...) -> (N, V, ...).
-    const std::vector<complex64> all = obs.y.to_vector<complex64>();
-    const std::int64_t samples = per_item / coils;
-    std::vector<complex64> by_coil(all.size());
-    for (std::int64_t n = 0; n < items; ++n)
-      for (std::int64_t k = 0; k < coils; ++k)
-        for (std::int64_t s = 0; s < samples; ++s) by_coil[std::size_t((k * items + n) * samples + s)] = all[std::size_t((n * coils + k) * samples + s)];
-    const Tensor z = samplers::compress_coils(Tensor::from_host(std::span<const complex64>(by_coil), {coils, items, samples}), compression);
-    const std::vector<complex64> zv = z.to_vector<complex64>();
-    std::vector<complex64> back(zv.size());
-    for (std::int64_t v = 0; v < f.compress; ++v)
-      for (std::int64_t n = 0; n < items; ++n)
-        for (std::int64_t s = 0; s < samples; ++s) back[std::size_t((n * f.compress + v) * samples + s)] = zv[std::size_t((v * items + n) * samples + s)];
+    std::vector<complex64> all;
+    for (std::int64_t n = 0; n < items; ++n) {
+      const std::vector<complex64> z = samplers::compress_coils(item(n), compression).to_vector<complex64>();
+      all.insert(all.end(), z.begin(), z.end());
+    }
     std::vector<std::int64_t> dims(obs.y.shape().dims().begin(), obs.y.shape().dims().end());
     dims[1] = f.compress;
-    compressed_all = Tensor::from_host(std::span<const complex64>(back), Shape(std::span<const std::int64_t>(dims)));
+    compressed_all = Tensor::from_host(std::span<const complex64>(all), Shape(std::span<const std::int64_t>(dims)));
+    y = compressed_all.slice(f.item, 1).reshape(Shape(std::span<const std::int64_t>(dims).subspan(1)));
   }
 
   samplers::Calibration region;
